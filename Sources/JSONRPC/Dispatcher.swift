@@ -1,0 +1,196 @@
+import JSON
+import Synchronization
+
+/// What the dispatcher reports about each call (for logs and metrics).
+public struct CallRecord: Sendable {
+  public var method: String
+  public var requestID: String
+  public var seconds: Double
+  /// nil on success.
+  public var error: RPCError?
+  /// The underlying error when a handler threw something that was not an RPC error.
+  public var internalDetail: String?
+}
+
+/// Routes JSON-RPC 2.0 messages to registered methods. Pure: it turns one
+/// received text into the text to send back (or nothing), with no I/O.
+public final class Dispatcher: Sendable {
+  public static let maxBatch = 100
+
+  public let title: String
+  public let version: String
+  private let methods: Mutex<[String: MethodSpec]>
+  private let nextRequestID = Atomic<UInt64>(0)
+  private let observer: (@Sendable (CallRecord) -> Void)?
+  /// Maps errors a handler throws to RPC errors (database errors, domain errors…).
+  private let errorMapper: (@Sendable (any Error) -> RPCError?)?
+
+  public init(
+    title: String, version: String, observer: (@Sendable (CallRecord) -> Void)? = nil,
+    errorMapper: (@Sendable (any Error) -> RPCError?)? = nil
+  ) {
+    self.title = title
+    self.version = version
+    self.observer = observer
+    self.errorMapper = errorMapper
+    self.methods = Mutex([:])
+    register(
+      MethodSpec("rpc.discover", summary: "This service's OpenRPC 1.x document, generated from its registered methods.") {
+        [unowned self] _, _ in self.openRPCDocument()
+      })
+  }
+
+  public func register(_ spec: MethodSpec) {
+    methods.withLock { $0[spec.name] = spec }
+  }
+
+  public func register(_ specs: [MethodSpec]) {
+    methods.withLock { for s in specs { $0[s.name] = s } }
+  }
+
+  public var methodNames: [String] { methods.withLock { Array($0.keys).sorted() } }
+
+  func spec(_ name: String) -> MethodSpec? { methods.withLock { $0[name] } }
+
+  // MARK: Messages
+
+  /// Handles one line received from a client. Returns the line to send back,
+  /// or nil when nothing must be sent (notifications, all-notification batches).
+  public func handle(line: UnsafeBufferPointer<UInt8>, context: CallContext) -> [UInt8]? {
+    let message: JSONValue
+    do {
+      message = try JSONParser.parse(bytes: line)
+    } catch {
+      let detail: String
+      switch error.kind {
+      case .tooDeep: detail = "JSON nested deeper than \(JSONParser.defaultMaxDepth) levels"
+      case .invalidUTF8: detail = "the text is not valid UTF-8"
+      case .syntax: detail = "invalid JSON (\(error.message) at byte \(error.offset))"
+      }
+      return JSONWriter.bytes(Self.errorResponse(id: .null, .parseError(detail)))
+    }
+    return handle(message: message, context: context).map(JSONWriter.bytes)
+  }
+
+  public func handle(line: [UInt8], context: CallContext) -> [UInt8]? {
+    line.withUnsafeBufferPointer { handle(line: $0, context: context) }
+  }
+
+  /// Handles one parsed message (single request or batch).
+  public func handle(message: JSONValue, context: CallContext) -> JSONValue? {
+    switch message {
+    case .array(let entries):
+      if entries.isEmpty { return Self.errorResponse(id: .null, .invalidRequest("empty batch")) }
+      if entries.count > Self.maxBatch {
+        return Self.errorResponse(
+          id: .null,
+          .invalidRequest("batch of \(entries.count) entries; at most \(Self.maxBatch) are allowed", reason: "batch_too_large"))
+      }
+      let replies = entries.compactMap { handleSingle($0, context: context) }
+      return replies.isEmpty ? nil : .array(replies)
+    default:
+      return handleSingle(message, context: context)
+    }
+  }
+
+  private func handleSingle(_ message: JSONValue, context: CallContext) -> JSONValue? {
+    guard case .object(let obj) = message else {
+      return Self.errorResponse(id: .null, .invalidRequest("expected a request object, got \(message.typeName)"))
+    }
+    // Recover the id first so that even an invalid request can be answered with it.
+    let idValue = obj["id"]
+    var replyID: JSONValue = .null
+    if let idValue {
+      switch idValue {
+      case .string, .int, .null: replyID = idValue
+      case .double(let d) where d.rounded() == d: replyID = idValue
+      default:
+        return Self.errorResponse(id: .null, .invalidRequest("'id' must be a string, an integer or null"))
+      }
+    }
+    guard obj["jsonrpc"] == .string("2.0") else {
+      return Self.errorResponse(id: replyID, .invalidRequest("'jsonrpc' must be exactly \"2.0\""))
+    }
+    guard let method = obj["method"]?.stringValue else {
+      return Self.errorResponse(id: replyID, .invalidRequest("'method' must be a string"))
+    }
+    let isNotification = idValue == nil
+    var params: [String: JSONValue] = [:]
+    switch obj["params"] {
+    case nil: break
+    case .object(let o)?: params = o
+    case .array?:
+      return isNotification
+        ? nil
+        : Self.errorResponse(
+          id: replyID, .invalidParams("Parameters must be named (a JSON object), not positional.", reason: "named_params_only"))
+    default:
+      return Self.errorResponse(id: replyID, .invalidRequest("'params' must be an object or an array"))
+    }
+
+    let n = nextRequestID.add(1, ordering: .relaxed).newValue
+    var ctx = context
+    ctx.requestID = "r\(n)"
+    let started = ContinuousClock.now
+    var internalDetail: String?
+    let outcome: Result<JSONValue, RPCError>
+    if let spec = spec(method) {
+      do {
+        try ParamValidator.validate(params, against: spec.params)
+        outcome = .success(try spec.handler(Params(params), ctx))
+      } catch let e as RPCError {
+        outcome = .failure(e)
+      } catch let e as any RPCErrorConvertible {
+        outcome = .failure(e.rpcError)
+      } catch {
+        if let mapped = errorMapper?(error) {
+          outcome = .failure(mapped)
+        } else {
+          internalDetail = String(reflecting: error)
+          outcome = .failure(.internalError())
+        }
+      }
+    } else {
+      outcome = .failure(.methodNotFound(method))
+    }
+    let elapsed = ContinuousClock.now - started
+    if let observer {
+      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+      var err: RPCError?
+      if case .failure(let e) = outcome { err = e }
+      observer(CallRecord(method: String(method.prefix(100)), requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail))
+    }
+    if isNotification { return nil }
+    switch outcome {
+    case .success(let result): return ["jsonrpc": "2.0", "id": replyID, "result": result]
+    case .failure(let e): return Self.errorResponse(id: replyID, e)
+    }
+  }
+
+  public static func errorResponse(id: JSONValue, _ error: RPCError) -> JSONValue {
+    ["jsonrpc": "2.0", "id": id, "error": error.json]
+  }
+
+  // MARK: OpenRPC
+
+  /// The OpenRPC document, built from the registered specs so it cannot drift from them.
+  public func openRPCDocument() -> JSONValue {
+    let specs = methods.withLock { $0.values.sorted { $0.name < $1.name } }
+    let list: [JSONValue] = specs.filter { $0.name != "rpc.discover" }.map { spec in
+      let params: [JSONValue] = spec.params.map { p in
+        var o: [String: JSONValue] = ["name": .string(p.name), "required": .bool(p.required), "schema": p.schema.jsonSchema]
+        if !p.description.isEmpty { o["description"] = .string(p.description) }
+        return .object(o)
+      }
+      return [
+        "name": .string(spec.name), "summary": .string(spec.summary), "paramStructure": "by-name",
+        "params": .array(params), "result": ["name": "result", "summary": .string(spec.result), "schema": [:]],
+      ]
+    }
+    return [
+      "openrpc": "1.2.6",
+      "info": ["title": .string(title), "version": .string(version)],
+      "methods": .array(list),
+    ]
+  }
+}

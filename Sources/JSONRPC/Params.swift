@@ -1,0 +1,134 @@
+import JSON
+
+/// The named params of a request, already checked against the method's
+/// `ParamSpec`s. Accessors still throw (never trap) if asked for something the
+/// spec did not guarantee.
+public struct Params: Sendable {
+  public let values: [String: JSONValue]
+
+  public init(_ values: [String: JSONValue]) { self.values = values }
+
+  public subscript(name: String) -> JSONValue? {
+    guard let v = values[name], !v.isNull else { return nil }
+    return v
+  }
+
+  public func has(_ name: String) -> Bool { values[name] != nil }
+
+  public func string(_ name: String) throws(RPCError) -> String {
+    guard let s = self[name]?.stringValue else { throw .invalidParam(name, "'\(name)' is required and must be a string.", reason: "missing_param") }
+    return s
+  }
+  public func optionalString(_ name: String) -> String? { self[name]?.stringValue }
+
+  public func int(_ name: String) throws(RPCError) -> Int64 {
+    guard let i = self[name]?.intValue else { throw .invalidParam(name, "'\(name)' is required and must be an integer.", reason: "missing_param") }
+    return i
+  }
+  public func optionalInt(_ name: String) -> Int64? { self[name]?.intValue }
+
+  public func bool(_ name: String) throws(RPCError) -> Bool {
+    guard let b = self[name]?.boolValue else { throw .invalidParam(name, "'\(name)' is required and must be a boolean.", reason: "missing_param") }
+    return b
+  }
+  public func optionalBool(_ name: String) -> Bool? { self[name]?.boolValue }
+
+  public func object(_ name: String) throws(RPCError) -> [String: JSONValue] {
+    guard let o = self[name]?.objectValue else { throw .invalidParam(name, "'\(name)' is required and must be an object.", reason: "missing_param") }
+    return o
+  }
+  public func optionalObject(_ name: String) -> [String: JSONValue]? { self[name]?.objectValue }
+  public func optionalArray(_ name: String) -> [JSONValue]? { self[name]?.arrayValue }
+}
+
+/// Validation of params against a method's declared specs.
+enum ParamValidator {
+  static func validate(_ value: [String: JSONValue], against specs: [ParamSpec], path: String = "") throws(RPCError) {
+    for key in value.keys where !specs.contains(where: { $0.name == key }) {
+      let known = specs.map(\.name).joined(separator: ", ")
+      throw .invalidParam(
+        path + key, "Unknown parameter '\(path + key)'. Known parameters: \(known.isEmpty ? "none" : known).",
+        reason: "unknown_param")
+    }
+    for spec in specs {
+      let name = path + spec.name
+      guard let v = value[spec.name] else {
+        if spec.required { throw .invalidParam(name, "Missing required parameter '\(name)'.", reason: "missing_param") }
+        continue
+      }
+      if v.isNull, !spec.required { continue }
+      try check(v, spec.schema, name: name)
+    }
+  }
+
+  static func check(_ v: JSONValue, _ schema: ParamSchema, name: String) throws(RPCError) {
+    func fail(_ expected: String) -> RPCError {
+      .invalidParam(name, "Parameter '\(name)' must be \(expected), got \(v.typeName).")
+    }
+    switch schema {
+    case .any: return
+    case .nullable(let inner):
+      if v.isNull { return }
+      try check(v, inner, name: name)
+    case .string(let maxLength):
+      guard let s = v.stringValue else { throw fail("a string") }
+      if s.utf8.count > maxLength { throw .invalidParam(name, "Parameter '\(name)' is longer than \(maxLength) bytes.") }
+    case .uuid:
+      guard let s = v.stringValue else { throw fail("a UUID string") }
+      if !isUUID(s) { throw .invalidParam(name, "Parameter '\(name)' must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301.") }
+    case .email:
+      guard let s = v.stringValue else { throw fail("an email address string") }
+      if !isPlausibleEmail(s) { throw .invalidParam(name, "Parameter '\(name)' is not a valid email address.", reason: "invalid_email") }
+    case .integer(let min, let max):
+      guard let i = v.intValue else { throw fail("an integer") }
+      if let min, i < min { throw .invalidParam(name, "Parameter '\(name)' must be at least \(min).") }
+      if let max, i > max { throw .invalidParam(name, "Parameter '\(name)' must be at most \(max).") }
+    case .boolean:
+      guard v.boolValue != nil else { throw fail("a boolean") }
+    case .enumeration(let allowed):
+      guard let s = v.stringValue else { throw fail("one of \(allowed.joined(separator: ", "))") }
+      if !allowed.contains(s) {
+        throw .invalidParam(name, "Parameter '\(name)' must be one of: \(allowed.joined(separator: ", ")); got '\(s.prefix(100))'.")
+      }
+    case .object(let fields):
+      guard let o = v.objectValue else { throw fail("an object") }
+      try validate(o, against: fields, path: name + ".")
+    case .anyObject:
+      guard v.objectValue != nil else { throw fail("an object") }
+    case .array(let item, let maxItems):
+      guard let a = v.arrayValue else { throw fail("an array") }
+      if a.count > maxItems { throw .invalidParam(name, "Parameter '\(name)' has more than \(maxItems) items.") }
+      for (n, e) in a.enumerated() { try check(e, item, name: "\(name)[\(n)]") }
+    }
+  }
+}
+
+/// `8-4-4-4-12` hex digits, any case.
+public func isUUID(_ s: String) -> Bool {
+  let u = Array(s.utf8)
+  guard u.count == 36 else { return false }
+  for (i, c) in u.enumerated() {
+    if i == 8 || i == 13 || i == 18 || i == 23 {
+      if c != UInt8(ascii: "-") { return false }
+    } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)) {
+      return false
+    }
+  }
+  return true
+}
+
+/// A pragmatic address check: one `@`, a non-empty local part without spaces or
+/// control characters, a domain with a dot. Full validation of the domain part
+/// is the Policy module's job.
+public func isPlausibleEmail(_ s: String) -> Bool {
+  guard s.utf8.count <= 254, let at = s.lastIndex(of: "@") else { return false }
+  let local = s[..<at]
+  let domain = s[s.index(after: at)...]
+  guard !local.isEmpty, local.utf8.count <= 64, domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("..") else {
+    return false
+  }
+  for ch in s.unicodeScalars where ch.value <= 0x20 || ch == "<" || ch == ">" || ch == "," || ch == ";" || ch == "\u{7F}" {
+    return false
+  }
+  return !local.contains("@")
+}

@@ -1,0 +1,76 @@
+import JSON
+import JSONRPC
+import Sockets
+
+/// Serves a `Dispatcher` over a stream socket: one JSON text per line, both ways.
+public final class RPCSocketServer: Sendable {
+  public let server: StreamServer
+  let dispatcher: Dispatcher
+  let maxLineBytes: Int
+
+  public init(
+    listener: Listener, dispatcher: Dispatcher, options: StreamServer.Options = .init(), maxLineBytes: Int = 1 << 20
+  ) {
+    self.dispatcher = dispatcher
+    self.maxLineBytes = maxLineBytes
+    let refusal = JSONWriter.bytes(
+      Dispatcher.errorResponse(
+        id: .null,
+        RPCError(
+          code: RPCError.Code.unavailable, reason: "too_many_connections",
+          message: "Too many connections (at most \(options.maxConnections)); try again shortly."))) + [0x0A]
+    server = StreamServer(
+      listener: listener, options: options,
+      refuse: { fd in
+        refusal.withUnsafeBytes { _ = SocketCalls.sendAll(fd, $0) }
+      },
+      handler: { [dispatcher, maxLineBytes] conn in
+        RPCSocketServer.serve(conn, dispatcher: dispatcher, maxLineBytes: maxLineBytes)
+      })
+  }
+
+  public func start() { server.start() }
+  public func stop(grace: Duration = .seconds(10)) { server.stop(grace: grace) }
+
+  static let tooLongReply: [UInt8] =
+    JSONWriter.bytes(
+      Dispatcher.errorResponse(
+        id: .null, .invalidRequest("the request line is longer than 1 MiB", reason: "line_too_long"))) + [0x0A]
+
+  static func serve(_ conn: Connection, dispatcher: Dispatcher, maxLineBytes: Int) {
+    var framer = LineFramer(maxLineBytes: maxLineBytes)
+    let context = CallContext(peerUID: conn.peer?.uid, peerGID: conn.peer?.gid, peerPID: conn.peer?.pid)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+    defer { buffer.deallocate() }
+
+    func process(_ events: [LineFramer.Event]) -> Bool {
+      guard !events.isEmpty else { return true }
+      conn.setBusy(true)
+      defer { conn.setBusy(false) }
+      var out: [UInt8] = []
+      for event in events {
+        switch event {
+        case .tooLong:
+          out += tooLongReply
+        case .line(let line):
+          if let reply = dispatcher.handle(line: line, context: context) {
+            out += reply
+            out.append(0x0A)
+          }
+        }
+      }
+      return out.isEmpty || conn.write(out)
+    }
+
+    while true {
+      let n = conn.read(into: buffer)
+      if n <= 0 {
+        // End of input (or error): a last line without newline still counts.
+        _ = process(framer.finish())
+        return
+      }
+      let events = framer.push(UnsafeBufferPointer(start: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n))
+      if !process(events) { return }
+    }
+  }
+}
