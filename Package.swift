@@ -20,8 +20,12 @@ let package = Package(
     .target(name: "Sockets"),
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
+    // MARK: Shared runtime and storage
+    .target(name: "RosterRuntime", dependencies: ["JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
+    .target(name: "RosterStore", dependencies: ["JSON", "Postgres"]),
+
     // MARK: The executable
-    .executableTarget(name: "roster", dependencies: ["RPCTransport", "Postgres"]),
+    .executableTarget(name: "roster", dependencies: ["RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,191 @@
+import Foundation
+import JSON
+import JSONRPC
+import Postgres
+import RPCTransport
+import Sockets
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+public let rosterVersion = "0.1.0"
+
+/// The skeleton every Roster process shares: configuration, logs, metrics, a
+/// database pool with a health monitor, and a JSON-RPC dispatcher with the
+/// `system.*` methods, served on `$ROSTER_RUN_DIR/<name>.sock`.
+public final class ProcessHost: Sendable {
+  public let name: String
+  public let config: Config
+  public let logger: Logger
+  public let metrics: Metrics
+  public let pool: PGPool
+  public let dbHealth: PGHealthMonitor
+  public let dispatcher: Dispatcher
+  public let pgConfig: PGConfig
+  let started = ContinuousClock.now
+  /// Stop actions of started components, run in reverse order at shutdown.
+  private let stops = Mutex<[(String, @Sendable () -> Void)]>([])
+
+  public init(name: String, config: Config) {
+    self.name = name
+    self.config = config
+    let logger = Logger(process: name, level: config.logLevel, format: config.logFormat)
+    let metrics = Metrics()
+    self.logger = logger
+    self.metrics = metrics
+    pgConfig = PGConfig(conninfo: config.databaseURL, applicationName: "roster-\(name)")
+    pool = PGPool(config: pgConfig, size: config.dbPoolSize)
+    dbHealth = PGHealthMonitor(config: pgConfig)
+    metrics.describe("roster_rpc_requests_total", type: "counter", help: "JSON-RPC requests by method and outcome")
+    metrics.describe("roster_rpc_request_duration_seconds", type: "histogram", help: "JSON-RPC request latency by method")
+    dispatcher = Dispatcher(
+      title: "roster \(name)", version: rosterVersion,
+      observer: { record in
+        let outcome = record.error.map { String($0.code) } ?? "ok"
+        metrics.increment("roster_rpc_requests_total", ["method": record.method, "outcome": outcome])
+        metrics.observe("roster_rpc_request_duration_seconds", ["method": record.method], record.seconds)
+        var fields: [String: JSONValue] = [
+          "request": .string(record.requestID), "method": .string(record.method),
+          "ms": .double((record.seconds * 100_000).rounded() / 100), "outcome": .string(outcome),
+        ]
+        if let e = record.error, let reason = e.reason { fields["reason"] = .string(reason) }
+        if let detail = record.internalDetail {
+          fields["error"] = .string(detail)
+          logger.error("rpc", fields)
+        } else {
+          logger.info("rpc", fields)
+        }
+      },
+      errorMapper: ProcessHost.mapError)
+    registerSystemMethods()
+  }
+
+  /// Database errors become -32004 when the server is unreachable.
+  @Sendable public static func mapError(_ error: any Error) -> RPCError? {
+    if let e = error as? PGError, e.isConnectionFailure {
+      return .unavailable("The database is unavailable; try again shortly.", reason: "database_unavailable")
+    }
+    return nil
+  }
+
+  private func registerSystemMethods() {
+    let name = self.name
+    dispatcher.register(
+      MethodSpec("system.health", summary: "Liveness and database reachability; answers at once even when the database is down.",
+        result: "{status, process, version, database}") { [dbHealth, started] _, _ in
+        let up = dbHealth.isUp
+        return [
+          "status": up ? "ok" : "degraded", "process": .string(name), "version": .string(rosterVersion),
+          "database": up ? "ok" : "down", "pid": .int(Int64(getpid())),
+          "uptimeSeconds": .int(Int64((ContinuousClock.now - started).components.seconds)),
+        ]
+      })
+    dispatcher.register(
+      MethodSpec("system.metrics", summary: "Metrics in the Prometheus text exposition format.", result: "{text}") {
+        [metrics] _, _ in ["text": .string(metrics.render())]
+      })
+    metrics.addCollector { [dbHealth, pool] in
+      [
+        ("roster_database_up", "1 when the database answers pings", [:], dbHealth.isUp ? 1 : 0),
+        ("roster_database_reconnects_total", "database reconnects after a lost connection", [:], Double(pool.reconnects + dbHealth.reconnects)),
+      ]
+    }
+  }
+
+  /// Registers a component's stop action (run in reverse order at shutdown).
+  public func onStop(_ what: String, _ action: @escaping @Sendable () -> Void) {
+    stops.withLock { $0.append((what, action)) }
+  }
+
+  /// Waits (up to `seconds`) for the database, then checks its schema version.
+  public func checkDatabase(requiredSchema: Int, currentVersion: (PGConnection) throws -> Int, waitSeconds: Double = 30) throws {
+    let deadline = Date().addingTimeInterval(waitSeconds)
+    let conn = PGConnection(config: pgConfig)
+    defer { conn.close() }
+    while true {
+      do {
+        try conn.connect()
+        break
+      } catch {
+        if Date() > deadline { throw StartupError("cannot reach the database (\(error)); check ROSTER_DATABASE_URL") }
+        logger.warning("waiting for the database", ["error": .string(String(describing: error))])
+        Thread.sleep(forTimeInterval: 1)
+      }
+    }
+    let current = try currentVersion(conn)
+    if current < requiredSchema {
+      throw StartupError(
+        "the database schema is at version \(current) but this build needs version \(requiredSchema): run `roster migrate` first")
+    }
+  }
+
+  /// Binds `<run dir>/<name>.sock` and serves the dispatcher on it.
+  public func serveRPC() throws {
+    try config.prepareRunDir()
+    dbHealth.check()
+    dbHealth.start()
+    onStop("database health monitor") { [dbHealth] in dbHealth.stop() }
+    let path = config.socketPath(name)
+    let listener = try Listener.bind(.unix(path))
+    var options = StreamServer.Options()
+    options.maxConnections = config.maxConnections
+    let server = RPCSocketServer(listener: listener, dispatcher: dispatcher, options: options)
+    server.start()
+    onStop("rpc socket") { server.stop() }
+    logger.info("serving JSON-RPC", ["socket": .string(path), "version": .string(rosterVersion)])
+  }
+
+  /// Blocks until SIGTERM or SIGINT, then stops components in reverse order.
+  public func runUntilSignalled() {
+    let sig = Signals.waitForTermination()
+    logger.info("stopping", ["signal": .int(Int64(sig))])
+    shutdown()
+  }
+
+  /// Stops every component in reverse start order: sockets stop accepting and
+  /// finish requests in flight, workers finish their current item.
+  public func shutdown() {
+    let list = stops.withLock { l in
+      let copy = l
+      l.removeAll()
+      return copy
+    }
+    for (what, stop) in list.reversed() {
+      logger.debug("stopping \(what)")
+      stop()
+    }
+    pool.closeAll()
+    logger.info("stopped")
+  }
+}
+
+public struct StartupError: Error, CustomStringConvertible {
+  public let description: String
+  public init(_ d: String) { description = d }
+}
+
+/// SIGTERM/SIGINT handling without async-signal-unsafe handlers: the signals are
+/// blocked in every thread (call `blockTermination()` first thing in main, so
+/// threads inherit the mask) and one thread collects them with sigwait.
+public enum Signals {
+  public static func blockTermination() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+    signal(SIGPIPE, SIG_IGN)
+  }
+
+  public static func waitForTermination() -> Int32 {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    var sig: Int32 = 0
+    sigwait(&set, &sig)
+    return sig
+  }
+}
