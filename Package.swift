@@ -24,8 +24,17 @@ let package = Package(
     .target(name: "RosterRuntime", dependencies: ["JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
     .target(name: "RosterStore", dependencies: ["JSON", "Postgres"]),
 
+    // MARK: Processes
+    .target(name: "RosterApp", dependencies: ["RosterRuntime", "RosterStore"]),
+
     // MARK: The executable
-    .executableTarget(name: "roster", dependencies: ["RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
+    .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
+
+    // MARK: Tests
+    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support"),
+    .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+    .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
+    .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -116,10 +116,14 @@ public final class Dispatcher: Sendable {
     }
     let isNotification = idValue == nil
     var params: [String: JSONValue] = [:]
+    let spec = spec(method)
     switch obj["params"] {
     case nil: break
     case .object(let o)?: params = o
+    case .array(let a)? where spec?.acceptsPositional == true && a.count <= spec!.params.count:
+      for (value, p) in zip(a, spec!.params) { params[p.name] = value }
     case .array?:
+      if spec == nil { break }  // reported as method not found below
       return isNotification
         ? nil
         : Self.errorResponse(
@@ -134,7 +138,7 @@ public final class Dispatcher: Sendable {
     let started = ContinuousClock.now
     var internalDetail: String?
     let outcome: Result<JSONValue, RPCError>
-    if let spec = spec(method) {
+    if let spec {
       do {
         try ParamValidator.validate(params, against: spec.params)
         outcome = .success(try spec.handler(Params(params), ctx))

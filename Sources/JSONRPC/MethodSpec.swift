@@ -92,15 +92,20 @@ public struct MethodSpec: Sendable {
   public var params: [ParamSpec]
   public var result: String
   public var handler: MethodHandler
+  /// Whether an array of params is accepted and mapped onto `params` in order.
+  /// Roster's own methods take named params only (SPEC); this exists so the
+  /// JSON-RPC specification's positional examples can be served as written.
+  public var acceptsPositional: Bool
 
   public init(
-    _ name: String, summary: String, params: [ParamSpec] = [], result: String = "object",
+    _ name: String, summary: String, params: [ParamSpec] = [], result: String = "object", acceptsPositional: Bool = false,
     handler: @escaping MethodHandler
   ) {
     self.name = name
     self.summary = summary
     self.params = params
     self.result = result
+    self.acceptsPositional = acceptsPositional
     self.handler = handler
   }
 }

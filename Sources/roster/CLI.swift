@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import JSONRPC
 import Postgres
+import RosterApp
 import RosterRuntime
 import RosterStore
 import Sockets
@@ -181,12 +182,6 @@ enum CLI {
     }
     host.runUntilSignalled()
     return 0
-  }
-}
-
-/// Wires each process's methods and background work into its host.
-enum Services {
-  static func install(_ process: String, host: ProcessHost) throws {
   }
 }
 

@@ -1,0 +1,98 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+public enum TestFiles {
+  /// The repository root, found from this file's location.
+  public static let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+  }()
+
+  public static var schemaDirectory: String { repositoryRoot + "/schema" }
+
+  /// The built `roster` executable next to the test bundle.
+  public static var rosterBinary: String {
+    let candidates = [
+      repositoryRoot + "/.build/debug/roster",
+      Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("roster").path,
+    ]
+    for c in candidates where FileManager.default.isExecutableFile(atPath: c) { return c }
+    return candidates[0]
+  }
+
+  /// Python with the test peers installed (aiosmtpd, dnslib, scim2-tester): the
+  /// virtualenv made by deploy/test.sh, or $ROSTER_TEST_PYTHON.
+  public static var python: String {
+    if let p = ProcessInfo.processInfo.environment["ROSTER_TEST_PYTHON"], !p.isEmpty { return p }
+    return repositoryRoot + "/.venv/bin/python"
+  }
+
+  public static func makeTempDirectory(prefix: String) throws -> String {
+    // Short paths: Unix socket paths must stay under 108 bytes.
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    guard let p = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
+    let path = String(cString: p)
+    chmod(path, 0o755)
+    return path
+  }
+}
+
+public struct TestError: Error, CustomStringConvertible {
+  public let description: String
+  public init(_ d: String) { description = d }
+}
+
+/// Runs helper programs for the test fixtures.
+public enum TestProcess {
+  @discardableResult
+  public static func run(_ argv: [String], asPostgres: Bool = false) throws -> String {
+    let p = Process()
+    let args = asPostgres ? ["runuser", "-u", "postgres", "--"] + argv : argv
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard p.terminationStatus == 0 else {
+      throw TestError("\(args.joined(separator: " ")) exited with \(p.terminationStatus): \(text)")
+    }
+    return text
+  }
+
+  /// Starts a long-running helper; the caller terminates it.
+  public static func start(_ argv: [String], environment: [String: String]? = nil, output: String? = nil) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    if let environment { p.environment = environment }
+    if let output {
+      _ = FileManager.default.createFile(atPath: output, contents: nil)
+      let h = FileHandle(forWritingAtPath: output)
+      p.standardOutput = h
+      p.standardError = h
+    } else {
+      p.standardOutput = FileHandle.nullDevice
+      p.standardError = FileHandle.nullDevice
+    }
+    try p.run()
+    return p
+  }
+
+  /// Waits until `condition` holds, polling; false on timeout.
+  public static func waitUntil(timeout: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if condition() { return true }
+      usleep(20_000)
+    }
+    return condition()
+  }
+}
