@@ -54,6 +54,7 @@ public final class PGPool: Sendable {
   /// Runs `body` in a transaction and commits. Any error rolls back; retryable
   /// database errors run the whole closure again, so it must not have effects
   /// outside the database.
+  @discardableResult
   public func transaction<R>(
     isolation: Isolation = .readCommitted, _ body: (PGTransaction) throws -> R
   ) throws -> R {

@@ -89,7 +89,7 @@ public final class ProcessHost: Sendable {
     metrics.addCollector { [dbHealth, pool] in
       [
         ("roster_database_up", "1 when the database answers pings", [:], dbHealth.isUp ? 1 : 0),
-        ("roster_database_reconnects_total", "database reconnects after a lost connection", [:], Double(pool.reconnects + dbHealth.reconnects)),
+        ("roster_database_reconnects", "database reconnects after a lost connection, since start", [:], Double(pool.reconnects + dbHealth.reconnects)),
       ]
     }
   }

@@ -48,21 +48,32 @@ public struct TestError: Error, CustomStringConvertible {
 
 /// Runs helper programs for the test fixtures.
 public enum TestProcess {
+  /// Runs a program to completion (posix_spawn + waitpid). Not Foundation's
+  /// Process: it watches an inherited descriptor to see its child exit, and
+  /// `pg_ctl start` leaves a server holding that descriptor forever.
   @discardableResult
   public static func run(_ argv: [String], asPostgres: Bool = false) throws -> String {
-    let p = Process()
     let args = asPostgres ? ["runuser", "-u", "postgres", "--"] + argv : argv
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard p.terminationStatus == 0 else {
-      throw TestError("\(args.joined(separator: " ")) exited with \(p.terminationStatus): \(text)")
+    let outPath = "/tmp/roster-test-out-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    defer { unlink(outPath) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let cArgs = (["/usr/bin/env"] + args).map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, "/usr/bin/env", &actions, nil, cArgs, environ)
+    guard rc == 0 else { throw TestError("posix_spawn \(args[0]) failed: \(rc)") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let exited = (status & 0x7f) == 0
+    let code = (status >> 8) & 0xff
+    guard exited && code == 0 else {
+      throw TestError("\(args.joined(separator: " ")) failed (status \(status)): \(text)")
     }
     return text
   }
