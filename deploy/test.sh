@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine with Swift: installs
+# what the tests need (PostgreSQL server, libpq headers, socat, nginx, a Python
+# virtualenv with the SMTP/DNS/SCIM test peers), builds, and runs `swift test`.
+# The tests start their own PostgreSQL cluster, DNS and SMTP servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+have_pg_server() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+need=()
+have_pg_server || need+=(postgresql)
+[ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ "${#need[@]}" -gt 0 ]; then
+  log "installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The cluster the tests start runs as `postgres` when we are root.
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+fi
+
+if [ ! -x .venv/bin/python ] || ! cmp -s deploy/requirements-test.txt .venv/requirements-test.txt; then
+  log "preparing the Python test peers in .venv"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r deploy/requirements-test.txt
+  cp deploy/requirements-test.txt .venv/requirements-test.txt
+fi
+
+log "building"
+swift build --build-tests
+
+log "running the tests"
+export ROSTER_TEST_PYTHON="$PWD/.venv/bin/python"
+swift test --skip-build "$@"
