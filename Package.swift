@@ -7,7 +7,8 @@ let package = Package(
   name: "Roster",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "roster", targets: ["roster"])
+    .executable(name: "roster", targets: ["roster"]),
+    .executable(name: "roster-bench", targets: ["RosterBench"]),
   ],
   targets: [
     // MARK: Ground floor: pure logic, no I/O
@@ -29,6 +30,8 @@ let package = Package(
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
+
+    .executableTarget(name: "RosterBench", dependencies: ["JSON", "Sockets", "RosterRuntime", "Postgres"]),
 
     // MARK: Tests
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support"),

@@ -19,7 +19,7 @@ public final class Dispatcher: Sendable {
 
   public let title: String
   public let version: String
-  private let methods: Mutex<[String: MethodSpec]>
+  private let methods: ReadMostly<[String: MethodSpec]>
   private let nextRequestID = Atomic<UInt64>(0)
   private let observer: (@Sendable (CallRecord) -> Void)?
   /// Maps errors a handler throws to RPC errors (database errors, domain errors…).
@@ -33,7 +33,7 @@ public final class Dispatcher: Sendable {
     self.version = version
     self.observer = observer
     self.errorMapper = errorMapper
-    self.methods = Mutex([:])
+    self.methods = ReadMostly([:])
     register(
       MethodSpec("rpc.discover", summary: "This service's OpenRPC 1.x document, generated from its registered methods.") {
         [unowned self] _, _ in self.openRPCDocument()
@@ -41,16 +41,16 @@ public final class Dispatcher: Sendable {
   }
 
   public func register(_ spec: MethodSpec) {
-    methods.withLock { $0[spec.name] = spec }
+    methods.write { $0[spec.name] = spec }
   }
 
   public func register(_ specs: [MethodSpec]) {
-    methods.withLock { for s in specs { $0[s.name] = s } }
+    methods.write { for s in specs { $0[s.name] = s } }
   }
 
-  public var methodNames: [String] { methods.withLock { Array($0.keys).sorted() } }
+  public var methodNames: [String] { methods.read { Array($0.keys).sorted() } }
 
-  func spec(_ name: String) -> MethodSpec? { methods.withLock { $0[name] } }
+  func spec(_ name: String) -> MethodSpec? { methods.read { $0[name] } }
 
   // MARK: Messages
 
@@ -179,7 +179,7 @@ public final class Dispatcher: Sendable {
 
   /// The OpenRPC document, built from the registered specs so it cannot drift from them.
   public func openRPCDocument() -> JSONValue {
-    let specs = methods.withLock { $0.values.sorted { $0.name < $1.name } }
+    let specs = methods.read { $0.values.sorted { $0.name < $1.name } }
     let list: [JSONValue] = specs.filter { $0.name != "rpc.discover" }.map { spec in
       let params: [JSONValue] = spec.params.map { p in
         var o: [String: JSONValue] = ["name": .string(p.name), "required": .bool(p.required), "schema": p.schema.jsonSchema]

@@ -1,6 +1,9 @@
 import Foundation
 import JSON
-import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 public enum LogLevel: String, Sendable, Comparable, CaseIterable {
   case debug, info, warning, error
@@ -13,11 +16,14 @@ public enum LogFormat: String, Sendable { case text, json }
 /// Structured logs on stderr, one line per record. Callers pass only what is
 /// safe to log: method names, ids, durations, outcomes — never params,
 /// tokens or message bodies.
+///
+/// Each record is one `write(2)` of a whole line, without a lock: short
+/// writes to a pipe or an O_APPEND file do not interleave, and a shared lock
+/// here was the main source of contention under load.
 public final class Logger: Sendable {
   public let process: String
   public let level: LogLevel
   public let format: LogFormat
-  private let lock = Mutex(())
 
   public init(process: String, level: LogLevel = .info, format: LogFormat = .text) {
     self.process = process
@@ -30,37 +36,76 @@ public final class Logger: Sendable {
   public func warning(_ message: String, _ fields: [String: JSONValue] = [:]) { log(.warning, message, fields) }
   public func error(_ message: String, _ fields: [String: JSONValue] = [:]) { log(.error, message, fields) }
 
+  public func isEnabled(_ lvl: LogLevel) -> Bool { lvl >= level }
+
   public func log(_ lvl: LogLevel, _ message: String, _ fields: [String: JSONValue]) {
     guard lvl >= level else { return }
-    let ts = Self.timestamp()
-    var line: String
+    var line: [UInt8] = []
+    line.reserveCapacity(160)
     switch format {
     case .json:
       var o = fields
-      o["ts"] = .string(ts)
+      o["ts"] = .string(Self.timestamp())
       o["level"] = .string(lvl.rawValue)
       o["process"] = .string(process)
       o["msg"] = .string(message)
-      line = JSONWriter.string(.object(o))
+      JSONWriter.write(.object(o), into: &line)
     case .text:
-      line = "\(ts) \(lvl.rawValue.uppercased()) [\(process)] \(message)"
+      line += Self.timestamp().utf8
+      line.append(0x20)
+      line += lvl.rawValue.uppercased().utf8
+      line += " [".utf8
+      line += process.utf8
+      line += "] ".utf8
+      line += message.utf8
       for key in fields.keys.sorted() {
+        line.append(0x20)
+        line += key.utf8
+        line.append(UInt8(ascii: "="))
         let v = fields[key]!
-        line += " \(key)=" + (v.stringValue.map { $0.contains(" ") ? "\"\($0)\"" : $0 } ?? JSONWriter.string(v))
+        if let s = v.stringValue, !s.contains(" "), !s.contains("\"") {
+          line += s.utf8
+        } else {
+          JSONWriter.write(v, into: &line)
+        }
       }
     }
-    line += "\n"
-    lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+    line.append(0x0A)
+    line.withUnsafeBytes { raw in
+      var off = 0
+      while off < raw.count {
+        let n = Glibc.write(2, raw.baseAddress! + off, raw.count - off)
+        if n <= 0 { if errno == EINTR { continue } else { return } }
+        off += n
+      }
+    }
   }
 
+  /// RFC 3339 UTC with milliseconds, formatted by hand (String(format:) is slow).
   static func timestamp() -> String {
     var tv = timeval()
     gettimeofday(&tv, nil)
     var t = tv.tv_sec
     var tmv = tm()
     gmtime_r(&t, &tmv)
-    return String(
-      format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min,
-      tmv.tm_sec, Int(tv.tv_usec / 1000))
+    var b: [UInt8] = []
+    b.reserveCapacity(24)
+    func put(_ v: Int, _ width: Int) {
+      var digits = [UInt8](repeating: 0x30, count: width)
+      var x = v
+      for i in stride(from: width - 1, through: 0, by: -1) {
+        digits[i] = UInt8(0x30 + x % 10)
+        x /= 10
+      }
+      b += digits
+    }
+    put(Int(tmv.tm_year) + 1900, 4); b.append(0x2D)
+    put(Int(tmv.tm_mon) + 1, 2); b.append(0x2D)
+    put(Int(tmv.tm_mday), 2); b.append(0x54)
+    put(Int(tmv.tm_hour), 2); b.append(0x3A)
+    put(Int(tmv.tm_min), 2); b.append(0x3A)
+    put(Int(tmv.tm_sec), 2); b.append(0x2E)
+    put(Int(tv.tv_usec / 1000), 3); b.append(0x5A)
+    return String(decoding: b, as: UTF8.self)
   }
 }

@@ -48,7 +48,7 @@ public final class ProcessHost: Sendable {
         metrics.observe("roster_rpc_request_duration_seconds", ["method": record.method], record.seconds)
         var fields: [String: JSONValue] = [
           "request": .string(record.requestID), "method": .string(record.method),
-          "ms": .double((record.seconds * 100_000).rounded() / 100), "outcome": .string(outcome),
+          "us": .int(Int64(record.seconds * 1_000_000)), "outcome": .string(outcome),
         ]
         if let e = record.error, let reason = e.reason { fields["reason"] = .string(reason) }
         if let detail = record.internalDetail {
@@ -88,8 +88,10 @@ public final class ProcessHost: Sendable {
       })
     metrics.addCollector { [dbHealth, pool] in
       [
-        ("roster_database_up", "1 when the database answers pings", [:], dbHealth.isUp ? 1 : 0),
-        ("roster_database_reconnects", "database reconnects after a lost connection, since start", [:], Double(pool.reconnects + dbHealth.reconnects)),
+        .init("roster_database_up", "1 when the database answers pings", [], dbHealth.isUp ? 1 : 0),
+        .init(
+          "roster_database_reconnects", "database reconnects after a lost connection, since start", [],
+          Double(pool.reconnects + dbHealth.reconnects)),
       ]
     }
   }
