@@ -14,11 +14,14 @@ let package = Package(
     // MARK: Ground floor: pure logic, no I/O
     .target(name: "JSON"),
     .target(name: "JSONRPC", dependencies: ["JSON"]),
+    .target(name: "Crypto"),
+    .target(name: "Policy", resources: [.copy("Resources")]),
 
     // MARK: Transports and system access
     .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
     .target(name: "Postgres", dependencies: ["CLibpq", "JSON"]),
     .target(name: "Sockets"),
+    .target(name: "DNS"),
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
     // MARK: Shared runtime and storage
@@ -26,7 +29,9 @@ let package = Package(
     .target(name: "RosterStore", dependencies: ["JSON", "Postgres"]),
 
     // MARK: Processes
-    .target(name: "RosterApp", dependencies: ["RosterRuntime", "RosterStore"]),
+    .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore"]),
+    .target(name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
+    .target(name: "RosterApp", dependencies: ["Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),

@@ -1,3 +1,5 @@
+import Policy
+import Provisioning
 import RosterRuntime
 
 /// Wires each process's methods and background work into its host. The
@@ -5,10 +7,27 @@ import RosterRuntime
 public enum Services {
   public static let processes = ["provisioning", "deprovisioning", "notifications"]
 
-  public static func install(_ process: String, host: ProcessHost) throws {
+  public struct Options: Sendable {
+    /// Seconds between background passes (0 disables them, for tests that drive them by hand).
+    public var domainRecheckInterval: Double = 5
+    public init() {}
+  }
+
+  @discardableResult
+  public static func install(_ process: String, host: ProcessHost, options: Options = Options()) throws -> AnyObject? {
     switch process {
-    case "provisioning", "deprovisioning", "notifications": break
-    default: throw StartupError("unknown process '\(process)'")
+    case "provisioning":
+      guard let dir = DomainLists.locate() else {
+        throw StartupError("cannot find the domain lists (Roster_Policy.resources); set ROSTER_DATA_DIR")
+      }
+      let lists = try DomainLists.load(from: dir)
+      let service = ProvisioningService(host: host, lists: lists)
+      service.install(recheckInterval: options.domainRecheckInterval)
+      return service
+    case "deprovisioning", "notifications":
+      return nil
+    default:
+      throw StartupError("unknown process '\(process)'")
     }
   }
 }

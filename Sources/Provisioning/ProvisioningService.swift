@@ -1,0 +1,62 @@
+import Foundation
+import JSON
+import JSONRPC
+import Policy
+import Postgres
+import RosterRuntime
+import RosterStore
+import ServiceKit
+
+/// The provisioning process: workspaces, members, domains, SSO policy,
+/// sign-in decisions, the audit log and the event feed.
+public final class ProvisioningService: Sendable {
+  let ctx: ServiceContext
+  let lists: DomainLists
+  let verifier: DomainVerifier
+
+  public init(host: ProcessHost, lists: DomainLists) {
+    ctx = ServiceContext(host: host)
+    self.lists = lists
+    verifier = DomainVerifier(ctx: ctx)
+  }
+
+  /// Registers the methods and starts the background domain re-checks.
+  public func install(recheckInterval: Double = 5) {
+    ctx.host.dispatcher.register(
+      workspaceMethods() + memberMethods() + domainMethods() + ssoMethods() + signInMethods() + feedMethods())
+    if recheckInterval > 0 {
+      verifier.start(interval: recheckInterval)
+      ctx.host.onStop("domain re-check loop") { [verifier] in verifier.stop() }
+    }
+  }
+
+  /// One pass of the domain re-check loop at a given time (tests drive the clock).
+  public func recheckDomains(now: Date) throws { try verifier.tick(now: now) }
+
+  func feedMethods() -> [MethodSpec] {
+    [
+      MethodSpec(
+        "audit.list", summary: "The workspace's audit log, oldest first.",
+        params: [.workspaceId, .optional("after", .cursor, "nextCursor of the previous page"), .limit],
+        result: "{entries, nextCursor}"
+      ) { p, _ in
+        let wid = try p.id("workspaceId")
+        guard try self.ctx.pool.query("SELECT 1 FROM workspaces WHERE id = \(wid)::uuid").first != nil else {
+          throw RPCError.workspaceNotFound()
+        }
+        let page = try AuditLog.list(self.ctx.pool, workspaceId: wid, after: try p.cursor("after"), limit: p.limit())
+        return ["entries": .array(page.entries), "nextCursor": .orNull(page.next)]
+      },
+      MethodSpec(
+        "events.list",
+        summary:
+          "The event feed in cursor order (member.created, member.role_changed, member.deactivated, domain.verified, …). LISTEN roster_events to be woken.",
+        params: [.optional("after", .cursor, "the last cursor you processed"), .limit, .optional("workspaceId", .uuid)],
+        result: "{events, nextCursor}"
+      ) { p, _ in
+        let page = try EventLog.list(self.ctx.pool, after: try p.cursor("after"), limit: p.limit(), workspaceId: p.optionalID("workspaceId"))
+        return ["events": .array(page.events), "nextCursor": .orNull(page.next)]
+      },
+    ]
+  }
+}

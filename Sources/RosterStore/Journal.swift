@@ -1,0 +1,125 @@
+import Foundation
+import JSON
+import Postgres
+
+/// Who did something: an admin the app vouches for, an operator, a SCIM
+/// directory, or Roster itself (sign-in, background jobs).
+public enum ActorRef: Sendable, Equatable {
+  case member(String)
+  case ops(name: String, uid: UInt32?)
+  case directory(String)
+  case system(String)
+
+  public var json: JSONValue {
+    switch self {
+    case .member(let id): return ["memberId": .string(id)]
+    case .ops(let name, let uid): return ["ops": .string(name), "uid": uid.map { .int(Int64($0)) } ?? .null]
+    case .directory(let id): return ["directory": .string(id)]
+    case .system(let what): return ["system": .string(what)]
+    }
+  }
+}
+
+/// The audit log: every mutation with its actor, target and before/after.
+public enum AuditLog {
+  public static func record(
+    _ tx: PGTransaction, workspaceId: String?, actor: ActorRef, action: String, targetType: String, targetId: String?,
+    before: JSONValue? = nil, after: JSONValue? = nil
+  ) throws {
+    try tx.query(
+      """
+      INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, before, after)
+      VALUES (\(workspaceId)::uuid, \(actor.json)::jsonb, \(action), \(targetType), \(targetId), \(before)::jsonb, \(after)::jsonb)
+      """)
+  }
+
+  public static func list(_ pool: PGPool, workspaceId: String, after: Int64, limit: Int) throws -> (entries: [JSONValue], next: String?) {
+    let rows = try pool.query(
+      """
+      SELECT id, actor, action, target_type, target_id, before, after, at FROM audit_log
+      WHERE workspace_id = \(workspaceId)::uuid AND id > \(after) ORDER BY id LIMIT \(limit + 1)
+      """
+    ).rows
+    let page = rows.prefix(limit)
+    let entries: [JSONValue] = try page.map { r in
+      [
+        "cursor": .string(try r.string("id")), "actor": try r.json("actor"), "action": .string(try r.string("action")),
+        "targetType": .orNull(r["target_type"]), "targetId": .orNull(r["target_id"]), "before": try r.json("before"),
+        "after": try r.json("after"), "at": .orNull(r.time("at")),
+      ]
+    }
+    return (entries, rows.count > limit ? page.last?["id"] : nil)
+  }
+}
+
+/// The event feed the app follows. Inserts serialise on an advisory
+/// transaction lock so events become visible in cursor order: a reader that
+/// has seen cursor N will never later find an event below N.
+public enum EventLog {
+  /// pg_advisory_xact_lock key: "roster events".
+  public static let lockKey: Int64 = 0x526F_7374_4576_6E74
+  public static let channel = "roster_events"
+
+  public static func emit(
+    _ tx: PGTransaction, type: String, workspaceId: String?, memberId: String? = nil, data: JSONValue = [:]
+  ) throws {
+    try tx.query("SELECT pg_advisory_xact_lock(\(lockKey))")
+    try tx.query(
+      """
+      WITH e AS (
+        INSERT INTO events (type, workspace_id, member_id, data)
+        VALUES (\(type), \(workspaceId)::uuid, \(memberId)::uuid, \(data)::jsonb) RETURNING id
+      )
+      SELECT pg_notify('roster_events', id::text) FROM e
+      """)
+  }
+
+  public static func list(_ pool: PGPool, after: Int64, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String?) {
+    let rows: [PGRow]
+    if let workspaceId {
+      rows = try pool.query(
+        """
+        SELECT id, type, workspace_id, member_id, data, at FROM events
+        WHERE id > \(after) AND workspace_id = \(workspaceId)::uuid ORDER BY id LIMIT \(limit + 1)
+        """
+      ).rows
+    } else {
+      rows = try pool.query(
+        "SELECT id, type, workspace_id, member_id, data, at FROM events WHERE id > \(after) ORDER BY id LIMIT \(limit + 1)"
+      ).rows
+    }
+    let page = rows.prefix(limit)
+    let events: [JSONValue] = try page.map { r in
+      [
+        "cursor": .string(try r.string("id")), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),
+        "memberId": .orNull(r["member_id"]), "at": .orNull(r.time("at")), "data": try r.json("data"),
+      ]
+    }
+    return (events, rows.count > limit ? page.last?["id"] : nil)
+  }
+}
+
+/// The email outbox (N1): a row written in the same transaction as its cause;
+/// the notifications process delivers it.
+public enum Outbox {
+  public static let channel = "roster_outbox"
+
+  /// Templates the product sends.
+  public static let templates = ["domain_verification", "sso_live", "transfer_target_conflict", "break_glass_sign_in", "deprovision_summary"]
+
+  @discardableResult
+  public static func enqueue(
+    _ tx: PGTransaction, template: String, to: String, data: JSONValue, workspaceId: String?, mailDomain: String
+  ) throws -> String {
+    let id = UUID().uuidString.lowercased()
+    // Stable for the row's whole life: a retry is the same logical message (N2).
+    let messageId = "<\(id)@\(mailDomain)>"
+    try tx.query(
+      """
+      INSERT INTO notifications (id, template, to_address, data, workspace_id, message_id)
+      VALUES (\(id)::uuid, \(template), \(to), \(data)::jsonb, \(workspaceId)::uuid, \(messageId))
+      """)
+    try tx.query("SELECT pg_notify('roster_outbox', \(id))")
+    return id
+  }
+}

@@ -1,0 +1,165 @@
+import JSON
+import Postgres
+
+/// A workspace row with its SSO and deprovisioning settings.
+public struct WorkspaceRow: Sendable {
+  public var id: String
+  public var name: String
+  public var plan: String
+  public var ownerMemberId: String?
+  public var createdAt: String?
+  public var ssoConnection: JSONValue
+  public var ssoConfiguredAt: String?
+  public var defaultRole: String
+  public var enforceSso: Bool
+  public var domainCapture: Bool
+  public var ssoTested: Bool
+  public var bypassMemberIds: [String]
+  public var deprovisionMode: String
+  public var deprovisionContent: String?
+  public var deprovisionTargetMemberId: String?
+
+  public var isEnterprise: Bool { plan == "enterprise" }
+  /// SSO counts only on the Enterprise plan (D1).
+  public var ssoConfigured: Bool { isEnterprise && ssoConfiguredAt != nil }
+
+  public static let select: SQL = """
+    SELECT id, name, plan, owner_member_id, created_at, sso_connection, sso_configured_at, sso_default_role, enforce_sso,
+           domain_capture, sso_tested, sso_bypass_member_ids, deprovision_mode, deprovision_content, deprovision_target_member_id
+    FROM workspaces
+    """
+
+  public init(_ r: PGRow) throws {
+    id = try r.string("id")
+    name = try r.string("name")
+    plan = try r.string("plan")
+    ownerMemberId = r["owner_member_id"]
+    createdAt = r.time("created_at")
+    ssoConnection = try r.json("sso_connection")
+    ssoConfiguredAt = r.time("sso_configured_at")
+    defaultRole = try r.string("sso_default_role")
+    enforceSso = try r.bool("enforce_sso")
+    domainCapture = try r.bool("domain_capture")
+    ssoTested = try r.bool("sso_tested")
+    bypassMemberIds = r.stringArray("sso_bypass_member_ids")
+    deprovisionMode = try r.string("deprovision_mode")
+    deprovisionContent = r["deprovision_content"]
+    deprovisionTargetMemberId = r["deprovision_target_member_id"]
+  }
+
+  public static func load(_ tx: PGTransaction, _ id: String, forUpdate: Bool = false) throws -> WorkspaceRow? {
+    let q = WorkspaceRow.select + (forUpdate ? " WHERE id = \(id)::uuid FOR UPDATE" : " WHERE id = \(id)::uuid")
+    return try tx.one(q).map(WorkspaceRow.init)
+  }
+
+  public var ssoJSON: JSONValue {
+    [
+      "configured": .bool(ssoConfiguredAt != nil), "connection": ssoConnection, "defaultRole": .string(defaultRole),
+      "enforceSso": .bool(enforceSso), "domainCapture": .bool(domainCapture), "tested": .bool(ssoTested),
+      "bypassMemberIds": .array(bypassMemberIds.map { .string($0) }), "configuredAt": .orNull(ssoConfiguredAt),
+      "active": .bool(ssoConfigured),
+    ]
+  }
+
+  public var deprovisioningJSON: JSONValue {
+    ["mode": .string(deprovisionMode), "content": .orNull(deprovisionContent), "targetMemberId": .orNull(deprovisionTargetMemberId)]
+  }
+
+  public var json: JSONValue {
+    [
+      "workspaceId": .string(id), "name": .string(name), "plan": .string(plan), "ownerMemberId": .orNull(ownerMemberId),
+      "createdAt": .orNull(createdAt), "sso": ssoJSON, "deprovisioning": deprovisioningJSON,
+    ]
+  }
+}
+
+/// A membership joined with its user.
+public struct MemberRow: Sendable {
+  public var id: String
+  public var workspaceId: String
+  public var userId: String
+  public var email: String
+  public var name: String
+  public var role: String
+  public var roleSource: String
+  public var roleAttribute: String?
+  public var status: String
+  public var joined: String
+  public var ssoLinked: Bool
+  public var ssoLinkRequired: Bool
+  public var createdAt: String?
+  public var updatedAt: String?
+  public var deactivatedAt: String?
+
+  public static let select: SQL = """
+    SELECT m.id, m.workspace_id, m.user_id, u.email, u.name, m.role, m.role_source, m.role_attribute, m.status, m.joined,
+           m.sso_linked, m.sso_link_required, m.created_at, m.updated_at, m.deactivated_at
+    FROM members m JOIN users u ON u.id = m.user_id
+    """
+
+  public init(_ r: PGRow) throws {
+    id = try r.string("id")
+    workspaceId = try r.string("workspace_id")
+    userId = try r.string("user_id")
+    email = try r.string("email")
+    name = try r.string("name")
+    role = try r.string("role")
+    roleSource = try r.string("role_source")
+    roleAttribute = r["role_attribute"]
+    status = try r.string("status")
+    joined = try r.string("joined")
+    ssoLinked = try r.bool("sso_linked")
+    ssoLinkRequired = try r.bool("sso_link_required")
+    createdAt = r.time("created_at")
+    updatedAt = r.time("updated_at")
+    deactivatedAt = r.time("deactivated_at")
+  }
+
+  /// A member of the workspace that is not deleted (deleted ones are invisible).
+  public static func load(_ tx: PGTransaction, workspaceId: String, memberId: String, forUpdate: Bool = false, includeDeleted: Bool = false)
+    throws -> MemberRow?
+  {
+    var q = MemberRow.select + " WHERE m.id = \(memberId)::uuid AND m.workspace_id = \(workspaceId)::uuid"
+    if !includeDeleted { q.append(" AND m.status <> 'deleted'") }
+    if forUpdate { q.append(" FOR UPDATE OF m") }
+    return try tx.one(q).map(MemberRow.init)
+  }
+
+  public var json: JSONValue {
+    [
+      "memberId": .string(id), "workspaceId": .string(workspaceId), "userId": .string(userId), "email": .string(email),
+      "name": .string(name), "role": .string(role), "roleSource": .string(roleSource), "status": .string(status),
+      "ssoLinked": .bool(ssoLinked), "ssoLinkRequired": .bool(ssoLinkRequired && !ssoLinked), "joined": .string(joined),
+      "createdAt": .orNull(createdAt), "updatedAt": .orNull(updatedAt), "deactivatedAt": .orNull(deactivatedAt),
+    ]
+  }
+
+  /// The short form used in lists of affected people (outsideDomainMembers, …).
+  public var brief: JSONValue {
+    ["memberId": .string(id), "email": .string(email), "name": .string(name), "role": .string(role)]
+  }
+}
+
+/// Users are global: one per email address (case-insensitive).
+public enum Users {
+  /// The user with this email, created if new. Returns (id, name).
+  public static func findOrCreate(_ tx: PGTransaction, email: String, name: String?) throws -> (id: String, name: String) {
+    if let r = try tx.one("SELECT id, name FROM users WHERE lower(email) = lower(\(email))") {
+      let id = try r.string("id")
+      var current = try r.string("name")
+      if current.isEmpty, let name, !name.isEmpty {
+        try tx.query("UPDATE users SET name = \(name) WHERE id = \(id)::uuid")
+        current = name
+      }
+      return (id, current)
+    }
+    let defaultName = name ?? ""
+    let r = try tx.one(
+      """
+      INSERT INTO users (email, name) VALUES (\(email), \(defaultName))
+      ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
+      RETURNING id, name
+      """)!
+    return (try r.string("id"), try r.string("name"))
+  }
+}

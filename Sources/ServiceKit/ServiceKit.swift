@@ -1,0 +1,134 @@
+import Foundation
+import JSON
+import JSONRPC
+import Postgres
+import RosterRuntime
+import RosterStore
+
+/// What every service's methods need: the pool, the configuration, the logger.
+public struct ServiceContext: Sendable {
+  public let host: ProcessHost
+  public var pool: PGPool { host.pool }
+  public var config: Config { host.config }
+  public var logger: Logger { host.logger }
+
+  public init(host: ProcessHost) { self.host = host }
+
+  /// The domain of ROSTER_MAIL_FROM, used in Message-IDs.
+  public var mailDomain: String {
+    let from = config.mailFrom
+    guard let at = from.lastIndex(of: "@") else { return "roster.invalid" }
+    return String(from[from.index(after: at)...]).trimmingCharacters(in: CharacterSet(charactersIn: "> "))
+  }
+
+  /// Queues an email in the caller's transaction.
+  @discardableResult
+  public func enqueueMail(_ tx: PGTransaction, template: String, to: String, data: JSONValue, workspaceId: String?) throws -> String {
+    try Outbox.enqueue(tx, template: template, to: to, data: data, workspaceId: workspaceId, mailDomain: mailDomain)
+  }
+
+  /// Checks the `actor` param (SPEC: every admin mutation): a member must be an
+  /// active admin of the workspace; an ops actor must come from an allowed uid.
+  public func resolveActor(_ params: Params, workspaceId: String?, context: CallContext, tx: PGTransaction) throws -> ActorRef {
+    let actor = try params.object("actor")
+    let memberId = actor["memberId"]?.stringValue
+    let ops = actor["ops"]?.stringValue
+    switch (memberId, ops) {
+    case (let m?, nil):
+      guard let workspaceId else {
+        throw RPCError.forbidden("ops_required", "Only an operator ({\"ops\": NAME}) may do this.")
+      }
+      let row = try tx.one(
+        "SELECT role, status FROM members WHERE id = \(m)::uuid AND workspace_id = \(workspaceId)::uuid")
+      guard let row, row["status"] == "active", row["role"] == "admin" else {
+        throw RPCError.forbidden("not_admin", "The acting member is not an active admin of this workspace.")
+      }
+      return .member(m)
+    case (nil, let name?):
+      guard !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+        throw RPCError.invalidParam("actor.ops", "'actor.ops' must name the operator.")
+      }
+      guard let uid = context.peerUID, config.opsUIDs.contains(uid) else {
+        throw RPCError.forbidden(
+          "ops_not_permitted", "Ops actors are accepted only from the uids in ROSTER_OPS_UIDS; this connection's uid is not one of them.")
+      }
+      return .ops(name: name, uid: uid)
+    default:
+      throw RPCError.invalidParam("actor", "'actor' must be {\"memberId\": ID} or {\"ops\": NAME}.")
+    }
+  }
+}
+
+/// Parameter specs used by many methods.
+extension ParamSpec {
+  public static let actor = ParamSpec(
+    "actor", .object([.optional("memberId", .uuid), .optional("ops", .string(maxLength: 200))]),
+    "who acts: {\"memberId\": ID} (an admin the app vouches for) or {\"ops\": NAME} (operator uid only)")
+  public static let workspaceId = ParamSpec("workspaceId", .uuid)
+  public static let limit = ParamSpec.optional("limit", .integer(min: 1, max: 1000), "page size (default 100)")
+}
+
+extension Params {
+  /// A UUID param, lowercased for comparisons.
+  public func id(_ name: String) throws(RPCError) -> String { try string(name).lowercased() }
+  public func optionalID(_ name: String) -> String? { optionalString(name)?.lowercased() }
+  public func limit(default d: Int = 100) -> Int { Int(optionalInt("limit") ?? Int64(d)) }
+
+  /// A cursor given as a string or integer (`after`, `cursor`).
+  public func cursor(_ name: String) throws(RPCError) -> Int64 {
+    guard let v = self[name] else { return 0 }
+    if let i = v.intValue, i >= 0 { return i }
+    if let s = v.stringValue, let i = Int64(s), i >= 0 { return i }
+    throw RPCError.invalidParam(name, "'\(name)' must be a cursor returned by an earlier call.", reason: "invalid_cursor")
+  }
+}
+
+/// Common errors.
+extension RPCError {
+  public static func workspaceNotFound() -> RPCError { .notFound("Workspace", reason: "workspace_not_found") }
+  public static func memberNotFound() -> RPCError { .notFound("Member", reason: "member_not_found") }
+  public static func planRequired(_ what: String) -> RPCError {
+    .conflict("plan_required", "\(what) needs the Enterprise plan.")
+  }
+}
+
+extension ParamSchema {
+  /// A cursor: the string (or integer) an earlier page returned.
+  public static let cursor = ParamSchema.any
+}
+
+extension ServiceContext {
+  /// Runs `body` (a whole transaction). If it was refused because it would
+  /// deactivate or demote the transfer target (R4), the refused transaction
+  /// has rolled back; every admin is then emailed in a transaction of its own
+  /// and the caller gets `transfer_target_protected`.
+  public func withTargetProtection<R>(_ body: () throws -> R) throws -> R {
+    do {
+      return try body()
+    } catch let e as TargetProtectedError {
+      try notifyTargetConflict(e)
+      throw RPCError.conflict(
+        "transfer_target_protected", e.message, extra: ["memberId": .string(e.memberId), "attempt": .string(e.attempt.rawValue)])
+    }
+  }
+
+  public func notifyTargetConflict(_ e: TargetProtectedError) throws {
+    try pool.transaction { tx in
+      guard let w = try WorkspaceRow.load(tx, e.workspaceId),
+        let target = try MemberRow.load(tx, workspaceId: e.workspaceId, memberId: e.memberId, includeDeleted: true)
+      else { return }
+      for admin in try TargetProtection.admins(tx, workspaceId: e.workspaceId) {
+        try enqueueMail(
+          tx, template: "transfer_target_conflict", to: admin.email,
+          data: [
+            "workspaceName": .string(w.name), "adminName": .string(admin.name), "targetEmail": .string(target.email),
+            "targetName": .string(target.name), "attempt": .string(e.attempt.rawValue),
+            "settingsUrl": .string(config.publicURL + "/settings/deprovisioning"),
+          ], workspaceId: w.id)
+      }
+      try AuditLog.record(
+        tx, workspaceId: w.id, actor: .system("policy"), action: "deprovision.target_protected", targetType: "member",
+        targetId: e.memberId, after: ["attempt": .string(e.attempt.rawValue)])
+    }
+  }
+}
