@@ -43,6 +43,7 @@ let package = Package(
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster"]),
+    .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )
