@@ -39,11 +39,12 @@ let package = Package(
     .executableTarget(name: "RosterBench", dependencies: ["JSON", "Sockets", "RosterRuntime", "Postgres"]),
 
     // MARK: Tests
-    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support"),
+    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -14,7 +14,7 @@ public enum Services {
   }
 
   @discardableResult
-  public static func install(_ process: String, host: ProcessHost, options: Options = Options()) throws -> AnyObject? {
+  public static func install(_ process: String, host: ProcessHost, options: Options = Options()) throws -> (any Sendable)? {
     switch process {
     case "provisioning":
       guard let dir = DomainLists.locate() else {

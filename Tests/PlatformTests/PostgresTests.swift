@@ -126,9 +126,9 @@ import Testing
     env["ROSTER_DATABASE_URL"] = db
     env["ROSTER_RUN_DIR"] = dir
     let p = try TestProcess.start([TestFiles.rosterBinary, "provisioning"], environment: env, output: out)
-    p.waitUntilExit()
+    let status = p.wait()
     let log = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-    #expect(p.terminationStatus == 1)
+    #expect(status == 1)
     #expect(log.contains("roster migrate"))
     #expect(!FileManager.default.fileExists(atPath: dir + "/provisioning.sock"))
   }
@@ -140,8 +140,7 @@ import Testing
     for expected in ["applied 1", "already up to date"] {
       let dir = try TestFiles.makeTempDirectory(prefix: "roster-mig")
       let p = try TestProcess.start([TestFiles.rosterBinary, "migrate"], environment: env, output: dir + "/out")
-      p.waitUntilExit()
-      #expect(p.terminationStatus == 0)
+      #expect(p.wait() == 0)
       #expect(((try? String(contentsOfFile: dir + "/out", encoding: .utf8)) ?? "").contains(expected))
     }
   }

@@ -78,23 +78,29 @@ public enum TestProcess {
     return text
   }
 
-  /// Starts a long-running helper; the caller terminates it.
-  public static func start(_ argv: [String], environment: [String: String]? = nil, output: String? = nil) throws -> Process {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    if let environment { p.environment = environment }
-    if let output {
-      _ = FileManager.default.createFile(atPath: output, contents: nil)
-      let h = FileHandle(forWritingAtPath: output)
-      p.standardOutput = h
-      p.standardError = h
-    } else {
-      p.standardOutput = FileHandle.nullDevice
-      p.standardError = FileHandle.nullDevice
-    }
-    try p.run()
-    return p
+  /// Starts a long-running helper (posix_spawn; the caller stops it).
+  public static func start(_ argv: [String], environment: [String: String]? = nil, output: String? = nil) throws -> Spawned {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+    let cArgs = (["/usr/bin/env"] + argv).map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { env.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, "/usr/bin/env", &actions, &attr, cArgs, env)
+    guard rc == 0 else { throw TestError("posix_spawn \(argv[0]) failed: \(rc)") }
+    return Spawned(pid: pid)
   }
 
   /// Waits until `condition` holds, polling; false on timeout.
@@ -105,5 +111,51 @@ public enum TestProcess {
       usleep(20_000)
     }
     return condition()
+  }
+}
+
+/// A child process started by `TestProcess.start`.
+public final class Spawned: @unchecked Sendable {
+  public let pid: pid_t
+  private let lock = NSLock()
+  private var status: Int32?
+
+  init(pid: pid_t) { self.pid = pid }
+
+  /// Exit status once it has exited (reaps it), else nil.
+  public func poll() -> Int32? {
+    lock.withLock {
+      if let status { return status }
+      var st: Int32 = 0
+      if waitpid(pid, &st, WNOHANG) == pid { status = st }
+      return status
+    }
+  }
+
+  public var isRunning: Bool { poll() == nil }
+
+  /// Waits for exit; returns the exit code (128+signal if killed).
+  @discardableResult
+  public func wait() -> Int32 {
+    let st: Int32 = lock.withLock {
+      if let status { return status }
+      var st: Int32 = 0
+      while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+      status = st
+      return st
+    }
+    return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
+  }
+
+  public func signal(_ sig: Int32) { kill(pid, sig) }
+
+  /// SIGTERM, then SIGKILL after `grace` seconds.
+  public func stop(grace: Double = 5) {
+    guard isRunning else { return }
+    kill(pid, SIGTERM)
+    let deadline = Date().addingTimeInterval(grace)
+    while isRunning && Date() < deadline { usleep(10_000) }
+    if isRunning { kill(pid, SIGKILL) }
+    wait()
   }
 }

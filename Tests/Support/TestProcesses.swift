@@ -12,7 +12,13 @@ public final class RunningProcess: Sendable {
 
   public var socketPath: String { host.config.socketPath(host.name) }
 
-  public init(_ name: String, database: String, runDir: String? = nil, environment: [String: String] = [:]) throws {
+  /// The service object the process installed (e.g. ProvisioningService).
+  public let service: (any Sendable)?
+
+  public init(
+    _ name: String, database: String, runDir: String? = nil, environment: [String: String] = [:],
+    options: Services.Options = { var o = Services.Options(); o.domainRecheckInterval = 0; return o }()
+  ) throws {
     let dir = try runDir ?? TestFiles.makeTempDirectory(prefix: "roster-run")
     self.runDir = dir
     var env = [
@@ -23,7 +29,7 @@ public final class RunningProcess: Sendable {
     for (k, v) in environment { env[k] = v }
     let config = try Config.fromEnvironment(env)
     host = ProcessHost(name: name, config: config)
-    try Services.install(name, host: host)
+    service = try Services.install(name, host: host, options: options)
     try host.serveRPC()
   }
 

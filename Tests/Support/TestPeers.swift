@@ -1,0 +1,76 @@
+import Foundation
+import JSON
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A free loopback port (bound and released; good enough for test peers).
+public func freeLoopbackPort(udp: Bool = false) -> UInt16 {
+  for _ in 0..<50 {
+    let port = UInt16.random(in: 20_000...60_000)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var free = true
+    for type in [SOCK_STREAM, SOCK_DGRAM] {
+      let fd = socket(AF_INET, Int32(type.rawValue), 0)
+      let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+      close(fd)
+      if rc != 0 { free = false }
+    }
+    if free { return port }
+  }
+  return 0
+}
+
+/// The dnslib test server (Tests/Support/peers/dns_server.py) on loopback.
+public final class TestDNS: @unchecked Sendable {
+  public let port: UInt16
+  let dir: String
+  let process: Spawned
+  private let lock = NSLock()
+  private var records: [String: JSONValue] = [:]
+
+  public init() throws {
+    dir = try TestFiles.makeTempDirectory(prefix: "roster-dns")
+    port = freeLoopbackPort()
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/records.json"))
+    process = try TestProcess.start(
+      [TestFiles.python, TestFiles.repositoryRoot + "/Tests/Support/peers/dns_server.py", dir + "/records.json", String(port)],
+      output: dir + "/server.log")
+    let ready = TestProcess.waitUntil(timeout: 15) {
+      ((try? String(contentsOfFile: self.dir + "/server.log", encoding: .utf8)) ?? "").contains("ready")
+    }
+    if !ready {
+      process.stop()
+      let log = (try? String(contentsOfFile: dir + "/server.log", encoding: .utf8)) ?? ""
+      throw TestError("the DNS test server did not start (is the .venv from deploy/test.sh there?): \(log)")
+    }
+  }
+
+  deinit { stop() }
+
+  public func stop() {
+    process.stop()
+  }
+
+  public var address: String { "127.0.0.1:\(port)" }
+
+  /// Publishes TXT records for a name (replacing earlier ones).
+  public func setTXT(_ name: String, _ values: [String]) { set(name, .array(values.map { .string($0) })) }
+  public func setServfail(_ name: String) { set(name, "servfail") }
+  public func setTimeout(_ name: String) { set(name, "timeout") }
+  public func remove(_ name: String) { set(name, nil) }
+
+  private func set(_ name: String, _ value: JSONValue?) {
+    lock.withLock {
+      records[name.lowercased()] = value
+      let text = JSONWriter.string(.object(records))
+      let tmp = dir + "/records.tmp"
+      try? Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
+      rename(tmp, dir + "/records.json")
+    }
+  }
+}
