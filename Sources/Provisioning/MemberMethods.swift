@@ -40,7 +40,7 @@ extension ProvisioningService {
 
   func addMember(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
-    let email = try p.string("email").trimmingCharacters(in: .whitespaces)
+    let email = EmailAddress.storageForm(try p.string("email"))
     guard DomainName.canonicalEmail(email) != nil else {
       throw RPCError.invalidParam("email", "'email' has an invalid domain.", reason: "invalid_email")
     }

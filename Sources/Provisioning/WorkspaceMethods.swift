@@ -49,7 +49,7 @@ extension ProvisioningService {
     let name = try p.string("name").trimmingCharacters(in: .whitespacesAndNewlines)
     guard !name.isEmpty else { throw RPCError.invalidParam("name", "'name' must not be empty.") }
     let owner = try p.object("owner")
-    let email = owner["email"]!.stringValue!.trimmingCharacters(in: .whitespaces)
+    let email = EmailAddress.storageForm(owner["email"]!.stringValue!)
     guard DomainName.canonicalEmail(email) != nil else {
       throw RPCError.invalidParam("owner.email", "'owner.email' has an invalid domain.", reason: "invalid_email")
     }

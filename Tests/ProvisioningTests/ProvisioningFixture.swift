@@ -1,0 +1,104 @@
+import Foundation
+import JSON
+import JSONRPC
+import Postgres
+import Provisioning
+import RosterTestSupport
+import Testing
+
+/// A provisioning process on a fresh database with a real DNS server, and
+/// helpers that walk the admin flows over the socket.
+final class ProvisioningFixture: @unchecked Sendable {
+  let dns: TestDNS
+  let database: String
+  let process: RunningProcess
+  let rpc: TestRPC
+  let pool: PGPool
+
+  init(environment: [String: String] = [:]) throws {
+    dns = try TestDNS()
+    database = try TestPostgres.shared.freshDatabase()
+    var env = ["ROSTER_DNS_SERVER": "127.0.0.1:\(dns.port)"]
+    for (k, v) in environment { env[k] = v }
+    process = try RunningProcess("provisioning", database: database, environment: env)
+    rpc = try process.client()
+    pool = PGPool(config: PGConfig(conninfo: database), size: 2)
+  }
+
+  deinit {
+    process.stop()
+    dns.stop()
+    pool.closeAll()
+  }
+
+  var service: ProvisioningService { process.service as! ProvisioningService }
+
+  struct Workspace {
+    let id: String
+    let owner: String
+  }
+
+  func workspace(_ name: String = "Acme", plan: String = "enterprise", owner: String = "owner@acme.test") throws -> Workspace {
+    let w = try rpc.call("workspace.create", ["name": .string(name), "plan": .string(plan), "owner": ["email": .string(owner), "name": "Owner"]])
+    return Workspace(id: w["workspaceId"]!.stringValue!, owner: w["ownerMemberId"]!.stringValue!)
+  }
+
+  func admin(_ w: Workspace) -> JSONValue { ["memberId": .string(w.owner)] }
+  let ops: JSONValue = ["ops": "alice"]
+
+  @discardableResult
+  func addMember(_ w: Workspace, _ email: String, role: String? = nil) throws -> JSONValue {
+    var p: [String: JSONValue] = ["workspaceId": .string(w.id), "email": .string(email), "actor": admin(w)]
+    if let role { p["role"] = .string(role) }
+    return try rpc.call("member.add", .object(p))
+  }
+
+  /// Adds a domain by DNS, publishes the record and checks it: verified.
+  @discardableResult
+  func verifyDomain(_ w: Workspace, _ domain: String) throws -> JSONValue {
+    let d = try rpc.call("domain.add", ["workspaceId": .string(w.id), "domain": .string(domain), "method": "dns", "actor": admin(w)])
+    let record = d["dnsRecord"]!
+    dns.setTXT(record["name"]!.stringValue!, [record["value"]!.stringValue!])
+    let checked = try rpc.call("domain.check", ["workspaceId": .string(w.id), "domainId": d["domainId"]!])
+    #expect(checked["status"] == "verified")
+    return checked
+  }
+
+  static let samlConnection: JSONValue = [
+    "protocol": "saml", "idpEntityId": "http://www.okta.com/exk1", "ssoUrl": "https://acme.okta.com/app/acme/sso/saml",
+    "certificatePem": .string(testIdPCertificatePEM),
+  ]
+
+  @discardableResult
+  func configureSSO(_ w: Workspace, defaultRole: String? = nil) throws -> JSONValue {
+    var p: [String: JSONValue] = ["workspaceId": .string(w.id), "connection": Self.samlConnection, "actor": admin(w)]
+    if let defaultRole { p["defaultRole"] = .string(defaultRole) }
+    return try rpc.call("sso.configure", .object(p))
+  }
+
+  @discardableResult
+  func signIn(_ email: String, _ method: String = "password", workspace: Workspace? = nil) throws -> JSONValue {
+    var p: [String: JSONValue] = ["email": .string(email), "method": .string(method)]
+    if let workspace { p["workspaceId"] = .string(workspace.id) }
+    return try rpc.call("auth.signIn", .object(p))
+  }
+
+  /// Rows of the outbox (what the notifications process will send).
+  func outbox(_ template: String) throws -> [PGRow] {
+    try pool.query("SELECT to_address, data FROM notifications WHERE template = \(template) ORDER BY created_at, id").rows
+  }
+
+  func events(_ type: String, workspace: Workspace) throws -> [JSONValue] {
+    let page = try rpc.call("events.list", ["workspaceId": .string(workspace.id), "limit": 1000])
+    return (page["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue == type }
+  }
+}
+
+extension JSONValue {
+  func workspace(_ id: String) -> JSONValue? {
+    self["workspaces"]?.arrayValue?.first { $0["workspaceId"]?.stringValue == id }
+  }
+  func blockedReason(_ id: String) -> String? {
+    self["blocked"]?.arrayValue?.first { $0["workspaceId"]?.stringValue == id }?["reason"]?.stringValue
+  }
+}
