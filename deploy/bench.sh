@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
-# Runs the benchmarks against a release build of the local system (started
-# with deploy/run-local.sh) and prints Markdown tables for docs/benchmarks.md.
-#   deploy/bench.sh [rpc|all] [SECONDS]
+# Runs the benchmarks against a release build and prints Markdown tables for
+# docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
+# separate database (roster_bench) and its own processes in /tmp/roster-bench.
+#   deploy/bench.sh [rpc|signin|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
 seconds="${2:-5}"
 deploy/run-local.sh >/dev/null
 swift build -c release --product roster-bench >/dev/null
-BENCH="$(swift build -c release --show-bin-path)/roster-bench"
-RUN="${ROSTER_RUN_DIR:-$PWD/.local/run}"
-[ ${#RUN} -gt 80 ] && RUN="/tmp/roster-local-$(id -u)"
+BIN="$(swift build -c release --show-bin-path)"
+PGSOCK="$PWD/.local/pgsock"
+RUN=/tmp/roster-bench
+mkdir -p "$RUN"
+psql_() { "$(command -v psql)" -h "$PGSOCK" -p 5432 -U postgres -qAt "$@"; }
+if [ "$(psql_ -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'roster_bench'")" != "1" ]; then
+  psql_ -d postgres -c "CREATE DATABASE roster_bench" >/dev/null
+fi
+export ROSTER_DATABASE_URL="host=$PGSOCK port=5432 user=postgres dbname=roster_bench"
+export ROSTER_RUN_DIR="$RUN" ROSTER_SCHEMA_DIR="$PWD/schema" ROSTER_SCIM_LISTEN="unix:$RUN/scim.sock"
+"$BIN/roster" migrate >/dev/null
+
+pids=()
+start() {
+  "$BIN/roster" "$1" >>"$RUN/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do [ -S "$RUN/$1.sock" ] && return; sleep 0.1; done
+  echo "roster $1 did not start; see $RUN/$1.log" >&2; exit 1
+}
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait' EXIT
+start provisioning
+
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) CPUs, $(uname -r)"
-case "$suite" in
-  rpc|all) echo; echo "## system.health over the socket vs an echo baseline ($seconds s per cell)"; "$BENCH" rpc "$RUN/provisioning.sock" "$seconds" ;;
-esac
+if [ "$suite" = rpc ] || [ "$suite" = all ]; then
+  echo; echo "## system.health over the socket vs an echo baseline ($seconds s per cell)"
+  "$BIN/roster-bench" rpc "$RUN/provisioning.sock" "$seconds"
+fi
+if [ "$suite" = signin ] || [ "$suite" = all ]; then
+  echo; echo "## auth.signIn with 100,000 members in 1,000 workspaces ($seconds s per row)"
+  "$BIN/roster-bench" seed-signin "$ROSTER_DATABASE_URL"
+  "$BIN/roster-bench" signin "$RUN/provisioning.sock" "$seconds"
+fi

@@ -13,10 +13,12 @@ public struct WorkspacePolicy: Sendable, Equatable {
   public var defaultRole: Role
   public var verifiedDomains: Set<String>
   public var bypassMemberIds: Set<String>
+  /// A successful SSO sign-in has happened through the connection (S2).
+  public var ssoTested: Bool
 
   public init(
     workspaceId: String, name: String = "", ssoConfigured: Bool = false, enforceSso: Bool = false, domainCapture: Bool = true,
-    defaultRole: Role = .creator, verifiedDomains: Set<String> = [], bypassMemberIds: Set<String> = []
+    defaultRole: Role = .creator, verifiedDomains: Set<String> = [], bypassMemberIds: Set<String> = [], ssoTested: Bool = false
   ) {
     self.workspaceId = workspaceId
     self.name = name
@@ -26,6 +28,7 @@ public struct WorkspacePolicy: Sendable, Equatable {
     self.defaultRole = defaultRole
     self.verifiedDomains = verifiedDomains
     self.bypassMemberIds = bypassMemberIds
+    self.ssoTested = ssoTested
   }
 }
 
@@ -171,10 +174,10 @@ public enum SignInPolicy {
             continue
           }
         }
-        if m.ssoLinkRequired && !m.ssoLinked {
-          if r.method == .sso && r.ssoWorkspaceId == w.workspaceId {
-            linkNow = true
-          } else if !(r.method == .password && w.enforceSso && w.bypassMemberIds.contains(m.memberId)) {
+        if r.method == .sso && r.ssoWorkspaceId == w.workspaceId && !m.ssoLinked {
+          linkNow = true
+        } else if m.ssoLinkRequired && !m.ssoLinked {
+          if !(r.method == .password && w.enforceSso && w.bypassMemberIds.contains(m.memberId)) {
             block(w.workspaceId, "sso_link_required")  // S4
             continue
           }
@@ -202,7 +205,7 @@ public enum SignInPolicy {
       }
       if let b = blocked.first(where: { $0.workspaceId == sid }) {
         refusal = refusal ?? b.reason
-      } else if granted.contains(where: { $0.workspaceId == sid }) {
+      } else if granted.contains(where: { $0.workspaceId == sid }) && !s.ssoTested {
         actions.append(.markSsoTested(workspaceId: sid))
       }
     }

@@ -5,6 +5,9 @@ import Synchronization
 public struct PGTransaction: Sendable {
   public let connection: PGConnection
 
+  /// Also used to run statements in autocommit mode on a lent connection.
+  public init(connection: PGConnection) { self.connection = connection }
+
   @discardableResult
   public func query(_ sql: SQL) throws(PGError) -> PGRows { try connection.query(sql) }
 

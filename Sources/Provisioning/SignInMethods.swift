@@ -30,6 +30,15 @@ extension ProvisioningService {
 
   struct RetrySignIn: Error {}
 
+  /// Everything the decision reads, loaded in two statements.
+  struct SignInState {
+    var user: (id: String, name: String)?
+    var memberships: [MembershipState]
+    var claiming: String?
+    var policies: [String: WorkspacePolicy]
+    var names: [String: String]
+  }
+
   func signIn(_ p: Params) throws -> JSONValue {
     let rawEmail = try p.string("email")
     guard let domain = DomainName.ofEmail(rawEmail) else {
@@ -39,18 +48,30 @@ extension ProvisioningService {
     let method = SignInMethod(rawValue: try p.string("method"))!
     let ssoWorkspace = p.optionalID("workspaceId")
     if method == .sso && ssoWorkspace == nil {
-      throw RPCError.invalidParam("workspaceId", "An SSO sign-in needs 'workspaceId': the workspace whose connection authenticated the user.", reason: "missing_param")
+      throw RPCError.invalidParam(
+        "workspaceId", "An SSO sign-in needs 'workspaceId': the workspace whose connection authenticated the user.", reason: "missing_param")
     }
     let profile = p.optionalObject("profile") ?? [:]
     var profileName = profile["name"]?.stringValue
     if profileName == nil, let g = profile["givenName"]?.stringValue {
       profileName = [g, profile["familyName"]?.stringValue].compactMap { $0 }.joined(separator: " ")
     }
+    let request = SignInInput(email: email, domain: domain, method: method, ssoWorkspace: ssoWorkspace, name: profileName)
+
+    // Fast path: most sign-ins of known users change nothing, so decide on a
+    // plain read (two statements, no transaction).
+    let fast: JSONValue? = try ctx.pool.withConnection { conn in
+      let state = try loadState(PGTransaction(connection: conn), request)
+      guard let user = state.user else { return nil }
+      let decision = decide(state, request)
+      guard decision.actions.isEmpty else { return nil }
+      return render(decision, state: state, user: user, request: request)
+    }
+    if let fast { return fast }
+
     for attempt in 1...3 {
       do {
-        return try ctx.pool.transaction { tx in
-          try signInTransaction(tx, email: email, domain: domain, method: method, ssoWorkspace: ssoWorkspace, name: profileName)
-        }
+        return try ctx.pool.transaction { tx in try signInTransaction(tx, request) }
       } catch is RetrySignIn where attempt < 3 {
         continue  // a concurrent sign-in created the same membership: decide again
       }
@@ -58,64 +79,92 @@ extension ProvisioningService {
     throw RPCError.unavailable("The sign-in could not be decided because of concurrent changes; try again.")
   }
 
-  private func signInTransaction(
-    _ tx: PGTransaction, email: String, domain: String, method: SignInMethod, ssoWorkspace: String?, name: String?
-  ) throws -> JSONValue {
-    if let sid = ssoWorkspace {
-      guard let s = try WorkspaceRow.load(tx, sid) else { throw RPCError.workspaceNotFound() }
-      guard s.ssoConfigured else {
-        throw RPCError.conflict("sso_not_configured", "Workspace \(s.name) has no active SSO connection.")
-      }
-    }
-    let user = try Users.findOrCreate(tx, email: email, name: name)
-    let memberships = try tx.query(
+  struct SignInInput {
+    var email: String
+    var domain: String
+    var method: SignInMethod
+    var ssoWorkspace: String?
+    var name: String?
+  }
+
+  func loadState(_ tx: PGTransaction, _ r: SignInInput) throws -> SignInState {
+    let row = try tx.one(
       """
-      SELECT id, workspace_id, role, status, joined, sso_linked, sso_link_required FROM members WHERE user_id = \(user.id)::uuid
-      """
-    ).rows.map { r in
+      SELECT u.id, u.name,
+        (SELECT workspace_id FROM domains WHERE domain = \(r.domain) AND status = 'verified') AS claiming,
+        (SELECT coalesce(json_agg(json_build_object('id', m.id, 'workspace_id', m.workspace_id, 'role', m.role, 'status', m.status,
+                 'joined', m.joined, 'sso_linked', m.sso_linked, 'sso_link_required', m.sso_link_required)), '[]')
+         FROM members m WHERE m.user_id = u.id) AS memberships
+      FROM (SELECT 1) one LEFT JOIN users u ON lower(u.email) = lower(\(r.email))
+      """)!
+    let user: (id: String, name: String)? = row["id"].map { ($0, row["name"] ?? "") }
+    let memberships: [MembershipState] = (try row.json("memberships").arrayValue ?? []).map { m in
       MembershipState(
-        workspaceId: try r.string("workspace_id"), memberId: try r.string("id"), role: Role(rawValue: try r.string("role")) ?? .viewer,
-        status: MembershipStatus(rawValue: try r.string("status")) ?? .deleted, joined: JoinedVia(rawValue: try r.string("joined")) ?? .invite,
-        ssoLinked: try r.bool("sso_linked"), ssoLinkRequired: try r.bool("sso_link_required"))
+        workspaceId: m["workspace_id"]?.stringValue ?? "", memberId: m["id"]?.stringValue ?? "",
+        role: Role(rawValue: m["role"]?.stringValue ?? "") ?? .viewer,
+        status: MembershipStatus(rawValue: m["status"]?.stringValue ?? "") ?? .deleted,
+        joined: JoinedVia(rawValue: m["joined"]?.stringValue ?? "") ?? .invite, ssoLinked: m["sso_linked"]?.boolValue ?? false,
+        ssoLinkRequired: m["sso_link_required"]?.boolValue ?? false)
     }
-    let claiming = try tx.one("SELECT workspace_id FROM domains WHERE domain = \(domain) AND status = 'verified'")?["workspace_id"]
+    let claiming = row["claiming"]
     var ids = Set(memberships.map(\.workspaceId))
     if let claiming { ids.insert(claiming) }
-    if let ssoWorkspace { ids.insert(ssoWorkspace) }
+    if let s = r.ssoWorkspace { ids.insert(s) }
     let rows = try tx.query(
-      WorkspaceRow.select + " WHERE id = ANY(\(PGTextArray(Array(ids)))::uuid[])").rows.map(WorkspaceRow.init)
-    let verified = try tx.query(
-      "SELECT workspace_id, domain FROM domains WHERE status = 'verified' AND workspace_id = ANY(\(PGTextArray(Array(ids)))::uuid[])"
+      """
+      SELECT w.id, w.name, w.plan, w.sso_configured_at IS NOT NULL AS sso_configured, w.enforce_sso, w.domain_capture,
+             w.sso_default_role, w.sso_bypass_member_ids, w.sso_tested,
+             coalesce((SELECT array_agg(d.domain) FROM domains d WHERE d.workspace_id = w.id AND d.status = 'verified'), '{}') AS verified
+      FROM workspaces w WHERE w.id = ANY(\(PGTextArray(Array(ids)))::uuid[])
+      """
     ).rows
-    var domainsByWorkspace: [String: Set<String>] = [:]
-    for r in verified { domainsByWorkspace[try r.string("workspace_id"), default: []].insert(try r.string("domain")) }
     var policies: [String: WorkspacePolicy] = [:]
     var names: [String: String] = [:]
     for w in rows {
-      names[w.id] = w.name
-      policies[w.id] = WorkspacePolicy(
-        workspaceId: w.id, name: w.name, ssoConfigured: w.ssoConfigured, enforceSso: w.enforceSso, domainCapture: w.domainCapture,
-        defaultRole: Role(rawValue: w.defaultRole) ?? .creator, verifiedDomains: w.isEnterprise ? domainsByWorkspace[w.id] ?? [] : [],
-        bypassMemberIds: Set(w.bypassMemberIds))
+      let id = try w.string("id")
+      let enterprise = w["plan"] == "enterprise"
+      let configured = try w.bool("sso_configured")
+      names[id] = w["name"] ?? ""
+      policies[id] = WorkspacePolicy(
+        workspaceId: id, name: names[id]!, ssoConfigured: enterprise && configured, enforceSso: try w.bool("enforce_sso"),
+        domainCapture: try w.bool("domain_capture"), defaultRole: Role(rawValue: try w.string("sso_default_role")) ?? .creator,
+        verifiedDomains: enterprise ? Set(w.stringArray("verified")) : [], bypassMemberIds: Set(w.stringArray("sso_bypass_member_ids")),
+        ssoTested: try w.bool("sso_tested"))
     }
-    var decision = SignInPolicy.decide(
-      SignInRequest(
-        emailDomain: domain, method: method, ssoWorkspaceId: ssoWorkspace, memberships: memberships, workspaces: policies,
-        claimingWorkspaceId: claiming))
+    if let s = r.ssoWorkspace {
+      guard let policy = policies[s] else { throw RPCError.workspaceNotFound() }
+      guard policy.ssoConfigured else {
+        throw RPCError.conflict("sso_not_configured", "Workspace \(policy.name) has no active SSO connection.")
+      }
+    }
+    return SignInState(user: user, memberships: memberships, claiming: claiming, policies: policies, names: names)
+  }
 
+  func decide(_ state: SignInState, _ r: SignInInput) -> SignInDecision {
+    SignInPolicy.decide(
+      SignInRequest(
+        emailDomain: r.domain, method: r.method, ssoWorkspaceId: r.ssoWorkspace, memberships: state.memberships,
+        workspaces: state.policies, claimingWorkspaceId: state.claiming))
+  }
+
+  private func signInTransaction(_ tx: PGTransaction, _ r: SignInInput) throws -> JSONValue {
+    let user = try Users.findOrCreate(tx, email: r.email, name: r.name)
+    let state = try loadState(tx, r)
+    var decision = decide(state, r)
+    let email = r.email
     for action in decision.actions {
       switch action {
       case .createMembership(let wid, let role, let joined):
-        let linked = method == .sso && wid == ssoWorkspace
+        let linked = r.method == .sso && wid == r.ssoWorkspace
         guard
-          let r = try tx.one(
+          let row = try tx.one(
             """
             INSERT INTO members (workspace_id, user_id, role, role_source, status, joined, sso_linked)
             VALUES (\(wid)::uuid, \(user.id)::uuid, \(role.rawValue), 'default', 'active', \(joined.rawValue), \(linked))
             ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING id
             """)
         else { throw RetrySignIn() }
-        let mid = try r.string("id")
+        let mid = try row.string("id")
         if let i = decision.workspaces.firstIndex(where: { $0.workspaceId == wid && $0.memberId == nil }) {
           decision.workspaces[i].memberId = mid
         }
@@ -126,35 +175,35 @@ extension ProvisioningService {
           tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role.rawValue), "joined": .string(joined.rawValue)])
       case .linkSso(let mid):
         try tx.query("UPDATE members SET sso_linked = true, updated_at = now() WHERE id = \(mid)::uuid")
-        try EventLog.emit(tx, type: "member.sso_linked", workspaceId: memberships.first { $0.memberId == mid }?.workspaceId, memberId: mid)
+        try EventLog.emit(tx, type: "member.sso_linked", workspaceId: state.memberships.first { $0.memberId == mid }?.workspaceId, memberId: mid)
       case .markSsoTested(let wid):
         if try tx.query("UPDATE workspaces SET sso_tested = true WHERE id = \(wid)::uuid AND NOT sso_tested").affected > 0 {
           try AuditLog.record(
             tx, workspaceId: wid, actor: .system("sign-in"), action: "sso.tested", targetType: "workspace", targetId: wid,
             after: ["email": .string(email)])
         }
-        if let m = memberships.first(where: { $0.workspaceId == wid && $0.status == .active && !$0.ssoLinked }) {
-          try tx.query("UPDATE members SET sso_linked = true WHERE id = \(m.memberId)::uuid")
-        }
       case .breakGlass(let wid, let mid):
         try AuditLog.record(
           tx, workspaceId: wid, actor: .member(mid), action: "sso.break_glass_sign_in", targetType: "member", targetId: mid,
           after: ["email": .string(email)])
-        let workspaceName = names[wid] ?? ""
         for admin in try TargetProtection.admins(tx, workspaceId: wid) {
           try ctx.enqueueMail(
             tx, template: "break_glass_sign_in", to: admin.email,
             data: [
-              "workspaceName": .string(workspaceName), "adminName": .string(admin.name), "memberEmail": .string(email),
+              "workspaceName": .string(state.names[wid] ?? ""), "adminName": .string(admin.name), "memberEmail": .string(email),
               "at": .string(PGTime.format(Date())),
             ], workspaceId: wid)
         }
       }
     }
+    return render(decision, state: state, user: user, request: r)
+  }
 
+  func render(_ decision: SignInDecision, state: SignInState, user: (id: String, name: String), request r: SignInInput) -> JSONValue {
+    let names = state.names
     var result: [String: JSONValue] = [
       "allowed": .bool(decision.allowed),
-      "user": ["userId": .string(user.id), "email": .string(email), "name": .string(user.name)],
+      "user": ["userId": .string(user.id), "email": .string(r.email), "name": .string(user.name)],
       "workspaces": .array(
         decision.workspaces.map {
           [
@@ -170,7 +219,7 @@ extension ProvisioningService {
     if let reason = decision.reason {
       result["reason"] = .string(reason)
       let wname = decision.blocked.first { $0.reason == reason }.flatMap { names[$0.workspaceId] } ?? ""
-      result["message"] = .string(Self.refusalMessage(reason, workspace: wname, domain: domain))
+      result["message"] = .string(Self.refusalMessage(reason, workspace: wname, domain: r.domain))
     }
     return .object(result)
   }

@@ -5,6 +5,8 @@ enum BenchCLI {
     roster-bench — benchmarks; each prints a Markdown table
 
       roster-bench rpc SOCKET [SECONDS]     system.health vs an echo-server baseline
+      roster-bench seed-signin CONNINFO     seed 100,000 members in 1,000 workspaces
+      roster-bench signin SOCKET [SECONDS]  auth.signIn decisions/s and latency
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -13,6 +15,10 @@ enum BenchCLI {
       switch args.first {
       case "rpc" where args.count >= 2:
         try RPCBench.run(socket: args[1], seconds: Double(args.count > 2 ? args[2] : "5") ?? 5)
+      case "seed-signin" where args.count == 2:
+        try SignInBench.seed(conninfo: args[1])
+      case "signin" where args.count >= 2:
+        try SignInBench.run(socket: args[1], seconds: Double(args.count > 2 ? args[2] : "5") ?? 5)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

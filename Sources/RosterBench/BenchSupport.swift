@@ -106,3 +106,25 @@ func spawnSelf(_ args: [String]) throws -> pid_t {
   guard rc == 0 else { throw SocketError("posix_spawn", code: rc) }
   return pid
 }
+
+struct BenchError: Error, CustomStringConvertible {
+  let description: String
+  init(_ d: String) { description = d }
+}
+
+/// A shared request counter (spreads clients over the data set).
+final class Counter: Sendable {
+  private let value = Atomic<Int>(0)
+  func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+}
+
+/// A line client owned by one benchmark thread.
+final class LineClientBox: @unchecked Sendable {
+  let client: LineClient
+  init(_ path: String) throws { client = try LineClient(unixPath: path) }
+  func roundTrip(_ line: [UInt8]) throws -> JSONValue {
+    try client.send(line)
+    guard let reply = try client.readLine() else { throw BenchError("connection closed") }
+    return try JSONParser.parse(reply, maxDepth: 512)
+  }
+}

@@ -67,7 +67,7 @@ import Testing
          allowed: false, reason: "not_a_member", blocked: [acme: "not_a_member"]),
     Case(name: "S6 capture off + SCIM-provisioned member signs in via SSO", method: .sso, ssoWorkspace: acme,
          memberships: [m(acme, "a1", joined: .scim)], acme: acme(capture: false), allowed: true,
-         granted: [acme: .init(role: .creator, joined: .scim)], tested: true),
+         granted: [acme: .init(role: .creator, joined: .scim)], links: true, tested: true),
     Case(name: "S6 capture off + invited member by password", memberships: [m(acme, "a1")], acme: acme(capture: false),
          allowed: true, granted: [acme: .init(role: .creator, joined: .existing)]),
     Case(name: "S2 enforced: password refused for a member, naming the workspace", memberships: [m(acme, "a1")],
