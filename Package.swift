@@ -16,6 +16,7 @@ let package = Package(
     .target(name: "JSONRPC", dependencies: ["JSON"]),
     .target(name: "Crypto"),
     .target(name: "Policy", resources: [.copy("Resources")]),
+    .target(name: "SCIM", dependencies: ["JSON"]),
 
     // MARK: Transports and system access
     .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
