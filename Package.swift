@@ -46,6 +46,7 @@ let package = Package(
     .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
+    .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
     .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "JSON", "JSONRPC", "Postgres", "RosterTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
