@@ -23,16 +23,20 @@ let package = Package(
     .target(name: "Postgres", dependencies: ["CLibpq", "JSON"]),
     .target(name: "Sockets"),
     .target(name: "DNS"),
+    .target(name: "HTTP1", dependencies: ["Sockets"]),
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
     // MARK: Shared runtime and storage
     .target(name: "RosterRuntime", dependencies: ["JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
-    .target(name: "RosterStore", dependencies: ["JSON", "Postgres"]),
+    .target(name: "RosterStore", dependencies: ["JSON", "Policy", "Postgres"]),
 
     // MARK: Processes
     .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore"]),
     .target(name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
-    .target(name: "RosterApp", dependencies: ["Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
+    .target(
+      name: "DirectorySync",
+      dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),
+    .target(name: "RosterApp", dependencies: ["DirectorySync", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
@@ -47,7 +51,7 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
-    .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "JSON", "JSONRPC", "Postgres", "RosterTestSupport"]),
+    .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Postgres", "RosterTestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )

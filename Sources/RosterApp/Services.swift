@@ -1,6 +1,13 @@
+import DirectorySync
 import Policy
 import Provisioning
 import RosterRuntime
+
+/// What the provisioning process runs.
+public struct ProvisioningParts: Sendable {
+  public let provisioning: ProvisioningService
+  public let directory: DirectoryService
+}
 
 /// Wires each process's methods and background work into its host. The
 /// executable and the integration tests both start processes through here.
@@ -23,7 +30,10 @@ public enum Services {
       let lists = try DomainLists.load(from: dir)
       let service = ProvisioningService(host: host, lists: lists)
       service.install(recheckInterval: options.domainRecheckInterval)
-      return service
+      let directory = DirectoryService(host: host)
+      try directory.install()
+      try directory.serveHTTP()
+      return ProvisioningParts(provisioning: service, directory: directory)
     case "deprovisioning", "notifications":
       return nil
     default:

@@ -3,6 +3,7 @@ import JSON
 import JSONRPC
 import Postgres
 import Provisioning
+import RosterApp
 import RosterTestSupport
 import Testing
 
@@ -31,7 +32,7 @@ final class ProvisioningFixture: @unchecked Sendable {
     pool.closeAll()
   }
 
-  var service: ProvisioningService { process.service as! ProvisioningService }
+  var service: ProvisioningService { (process.service as! ProvisioningParts).provisioning }
 
   struct Workspace {
     let id: String

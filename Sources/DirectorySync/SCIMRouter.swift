@@ -1,0 +1,252 @@
+import Crypto
+import Foundation
+import HTTP1
+import JSON
+import JSONRPC
+import Postgres
+import RosterStore
+import SCIM
+import ServiceKit
+
+/// One SCIM request, however it arrived (HTTP on scim.sock or `scim.request`).
+public struct SCIMRequest: Sendable {
+  public var method: String
+  public var path: String
+  public var query: [(String, String)]
+  public var authorization: String?
+  public var headers: [(name: String, value: String)]
+  public var body: [UInt8]
+  public var contentType: String?
+
+  public func header(_ name: String) -> String? { headers.first { $0.name.lowercased() == name.lowercased() }?.value }
+  public func queryValue(_ name: String) -> String? { query.first { $0.0.lowercased() == name.lowercased() }?.1 }
+}
+
+public struct SCIMResponse: Sendable {
+  public var status: Int
+  public var headers: [(name: String, value: String)]
+  public var body: JSONValue?
+
+  public init(status: Int, headers: [(name: String, value: String)] = [], body: JSONValue? = nil) {
+    self.status = status
+    self.headers = headers
+    self.body = body
+  }
+
+  static func error(_ e: SCIMError, headers: [(name: String, value: String)] = []) -> SCIMResponse {
+    SCIMResponse(status: e.status, headers: headers, body: e.json)
+  }
+}
+
+/// The directory a bearer token opened: all reads and writes are confined to its workspace (C7).
+struct DirectoryScope: Sendable {
+  let directoryId: String
+  let workspaceId: String
+}
+
+/// Routes SCIM requests: authentication, discovery, Users, Groups, errors.
+final class SCIMRouter: Sendable {
+  let ctx: ServiceContext
+  let users: SCIMUsers
+  let groups: SCIMGroups
+  static let basePath = "/scim/v2"
+
+  init(ctx: ServiceContext) {
+    self.ctx = ctx
+    users = SCIMUsers(ctx: ctx)
+    groups = SCIMGroups(ctx: ctx)
+  }
+
+  var location: String { ctx.config.publicURL + Self.basePath }
+
+  func handle(_ r: SCIMRequest) -> SCIMResponse {
+    let started = ContinuousClock.now
+    let response = route(r)
+    let elapsed = ContinuousClock.now - started
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    ctx.host.metrics.increment("roster_scim_requests_total", ["method": r.method, "status": String(response.status)])
+    ctx.host.metrics.observe("roster_scim_request_duration_seconds", [:], seconds)
+    if ctx.logger.isEnabled(.info) {
+      ctx.logger.info("scim", ["method": .string(r.method), "status": .int(Int64(response.status)), "us": .int(Int64(seconds * 1e6))])
+    }
+    return response
+  }
+
+  private func route(_ r: SCIMRequest) -> SCIMResponse {
+    var path = r.path
+    if path.lowercased().hasPrefix(Self.basePath) { path = String(path.dropFirst(Self.basePath.count)) }
+    while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+    let parts = path.split(separator: "/").map(String.init)
+    do {
+      let scope = try authenticate(r)
+      guard let head = parts.first else { throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.") }
+      switch head.lowercased() {
+      case "serviceproviderconfig":
+        try only(r, ["GET"], parts.count == 1)
+        return json(200, Discovery.serviceProviderConfig(location: location))
+      case "resourcetypes":
+        try only(r, ["GET"], parts.count <= 2)
+        if parts.count == 2 {
+          guard let k = Discovery.kinds.first(where: { $0.name.lowercased() == parts[1].lowercased() }) else {
+            throw SCIMError.notFound("Unknown resource type '\(parts[1].prefix(100))'.")
+          }
+          return json(200, k.json(location: location))
+        }
+        let all = Discovery.kinds.map { $0.json(location: location) }
+        return json(200, Discovery.listResponse(all, total: all.count, startIndex: 1))
+      case "schemas":
+        try only(r, ["GET"], parts.count <= 2)
+        if parts.count == 2 {
+          guard let s = Discovery.schemas.first(where: { $0.id.lowercased() == parts[1].lowercased() }) else {
+            throw SCIMError.notFound("Unknown schema '\(parts[1].prefix(200))'.")
+          }
+          return json(200, s.json(location: location))
+        }
+        let all = Discovery.schemas.map { $0.json(location: location) }
+        return json(200, Discovery.listResponse(all, total: all.count, startIndex: 1))
+      case "users": return try users.route(r, parts: Array(parts.dropFirst()), scope: scope, router: self)
+      case "groups": return try groups.route(r, parts: Array(parts.dropFirst()), scope: scope, router: self)
+      case ".search":
+        throw SCIMError(501, nil, "Search across resource types is not supported; POST /Users/.search or /Groups/.search.")
+      case "bulk": throw SCIMError(501, nil, "Bulk operations are not supported (see /ServiceProviderConfig).")
+      case "me": throw SCIMError(501, nil, "/Me is not supported.")
+      default: throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.")
+      }
+    } catch let e as SCIMError {
+      var headers: [(name: String, value: String)] = []
+      if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer realm=\"roster-scim\"")) }
+      if e.status == 405 { headers.append(("Allow", e.detail.components(separatedBy: "Allowed: ").last ?? "GET")) }
+      return .error(e, headers: headers)
+    } catch let e as TargetProtectedError {
+      try? ctx.notifyTargetConflict(e)
+      return .error(SCIMError(409, nil, e.message))
+    } catch let e as PGError where e.isConnectionFailure {
+      return .error(SCIMError(503, nil, "The database is unavailable; try again shortly."))
+    } catch let e as PGError where e.isUniqueViolation {
+      return .error(.uniqueness("A resource with that unique attribute already exists."))
+    } catch {
+      ctx.logger.error("scim request failed", ["error": .string(String(reflecting: error))])
+      return .error(SCIMError(500, nil, "Internal error; the server log has details."))
+    }
+  }
+
+  func only(_ r: SCIMRequest, _ methods: [String], _ shapeOK: Bool) throws(SCIMError) {
+    guard shapeOK else { throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.") }
+    guard methods.contains(r.method) || (r.method == "HEAD" && methods.contains("GET")) else {
+      throw SCIMError(405, nil, "\(r.method) is not allowed here. Allowed: \(methods.joined(separator: ", "))")
+    }
+  }
+
+  func json(_ status: Int, _ body: JSONValue, headers: [(name: String, value: String)] = []) -> SCIMResponse {
+    SCIMResponse(status: status, headers: headers, body: body)
+  }
+
+  /// C7: the bearer token names one directory; it is stored only as a SHA-256 hash.
+  func authenticate(_ r: SCIMRequest) throws -> DirectoryScope {
+    guard let auth = r.authorization?.trimmingCharacters(in: .whitespaces), auth.lowercased().hasPrefix("bearer ") else {
+      throw SCIMError(401, nil, "Authentication required: send Authorization: Bearer TOKEN (the token from directory.enable).")
+    }
+    let token = auth.dropFirst(7).trimmingCharacters(in: .whitespaces)
+    guard !token.isEmpty, token.utf8.count <= 200 else { throw SCIMError(401, nil, "The bearer token is not valid.") }
+    let hash = SHA256.hex(token)
+    guard
+      let row = try ctx.pool.query(
+        """
+        SELECT d.id, d.workspace_id, w.plan FROM directories d JOIN workspaces w ON w.id = d.workspace_id
+        WHERE d.token_hash = \(hash) AND d.enabled
+        """
+      ).first
+    else { throw SCIMError(401, nil, "The bearer token is not valid (it may have been rotated or revoked).") }
+    guard row["plan"] == "enterprise" else {
+      throw SCIMError(403, nil, "Directory Sync needs the Enterprise plan; this workspace is on \(row["plan"] ?? "another plan").")
+    }
+    return DirectoryScope(directoryId: try row.string("id"), workspaceId: try row.string("workspace_id"))
+  }
+
+  /// The JSON body of a write, checking its media type.
+  func body(_ r: SCIMRequest) throws(SCIMError) -> JSONValue {
+    if let ct = r.contentType?.lowercased(), !ct.isEmpty,
+      !(ct.hasPrefix("application/scim+json") || ct.hasPrefix("application/json"))
+    {
+      throw SCIMError(415, nil, "Send application/scim+json (or application/json); got '\(ct.prefix(100))'.")
+    }
+    guard !r.body.isEmpty else { throw .invalidSyntax("The request needs a JSON body.") }
+    do {
+      return try JSONParser.parse(r.body, maxDepth: 32)
+    } catch {
+      switch error.kind {
+      case .tooDeep: throw .invalidSyntax("The JSON body is nested deeper than 32 levels.")
+      default: throw .invalidSyntax("The body is not valid JSON: \(error.message) at byte \(error.offset).")
+      }
+    }
+  }
+
+  /// Paging (RFC 7644 §3.4.2.4): 1-based startIndex; count 0…1000.
+  func paging(_ r: SCIMRequest, searchBody: JSONValue?) throws(SCIMError) -> (start: Int, count: Int) {
+    func int(_ name: String) throws(SCIMError) -> Int? {
+      if let v = searchBody?[name] {
+        guard let i = v.intValue else { throw .invalidValue("'\(name)' must be an integer.") }
+        return Int(clamping: i)
+      }
+      guard let s = r.queryValue(name) else { return nil }
+      guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw .invalidValue("'\(name)' must be an integer.") }
+      return i
+    }
+    let start = max(1, try int("startIndex") ?? 1)
+    let count = min(Discovery.maxResults, max(0, try int("count") ?? 100))
+    return (start, count)
+  }
+
+  func projection(_ r: SCIMRequest, searchBody: JSONValue?) throws(SCIMError) -> Projection {
+    func list(_ name: String) -> String? {
+      if let v = searchBody?[name] {
+        if let a = v.arrayValue { return a.compactMap(\.stringValue).joined(separator: ",") }
+        return v.stringValue
+      }
+      return r.queryValue(name)
+    }
+    do {
+      return try Projection(attributes: list("attributes"), excludedAttributes: list("excludedAttributes"))
+    } catch {
+      throw .invalidValue("Invalid attributes list: \(error.detail)")
+    }
+  }
+
+  func filter(_ r: SCIMRequest, searchBody: JSONValue?) throws(SCIMError) -> Filter? {
+    let text = searchBody?["filter"]?.stringValue ?? r.queryValue("filter")
+    guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+    return try FilterParser.parse(text)
+  }
+
+  static func etag(_ version: Int64) -> String { "W/\"\(version)\"" }
+
+  /// RFC 7644 §3.14: If-Match with a stale version → 412.
+  func checkIfMatch(_ r: SCIMRequest, version: Int64) throws(SCIMError) {
+    guard let im = r.header("If-Match")?.trimmingCharacters(in: .whitespaces), im != "*" else { return }
+    let tags = im.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    if !tags.contains(Self.etag(version)) && !tags.contains("\"\(version)\"") {
+      throw SCIMError(412, nil, "The resource changed (version \(Self.etag(version))); read it again and retry.")
+    }
+  }
+}
+
+extension SCIMResponse {
+  /// As an HTTP response: SCIM JSON with the right content type.
+  var http: HTTPResponse {
+    var h = headers
+    var bytes: [UInt8] = []
+    if let body, status != 204 {
+      h.append(("Content-Type", "application/scim+json; charset=utf-8"))
+      bytes = JSONWriter.bytes(body)
+    }
+    return HTTPResponse(status: status, headers: h, body: bytes)
+  }
+
+  /// As the `scim.request` result.
+  var rpc: JSONValue {
+    var h: [String: JSONValue] = [:]
+    for (n, v) in headers { h[n] = .string(v) }
+    if body != nil && status != 204 { h["Content-Type"] = "application/scim+json; charset=utf-8" }
+    return ["status": .int(Int64(status)), "headers": .object(h), "body": status == 204 ? .null : (body ?? .null)]
+  }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import JSON
+import Postgres
+
+/// The durable job queue (R5): rows claimed with FOR UPDATE SKIP LOCKED by
+/// the deprovisioning process, woken by NOTIFY roster_jobs.
+public enum Jobs {
+  public static let channel = "roster_jobs"
+
+  /// Enqueues a job unless one with the same unique key is queued or running;
+  /// returns the id of the job that now stands for it.
+  @discardableResult
+  public static func enqueue(
+    _ tx: PGTransaction, kind: String, workspaceId: String, memberId: String?, uniqueKey: String?, payload: JSONValue = [:]
+  ) throws -> String {
+    if let row = try tx.one(
+      """
+      INSERT INTO jobs (kind, workspace_id, member_id, unique_key, payload)
+      VALUES (\(kind), \(workspaceId)::uuid, \(memberId)::uuid, \(uniqueKey), \(payload)::jsonb)
+      ON CONFLICT (unique_key) WHERE status IN ('queued', 'running') DO NOTHING
+      RETURNING id
+      """)
+    {
+      try tx.query("SELECT pg_notify('roster_jobs', \(try row.string("id")))")
+      return try row.string("id")
+    }
+    return try tx.one("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')")!.string("id")
+  }
+}
+
+/// Membership lifecycle steps shared by SCIM (C6), `deprovision.member` and
+/// the jobs: each writes its events and audit entry in the caller's transaction.
+public enum Lifecycle {
+  /// Deactivation is immediate (C6, R1): sign-in refused, sessions revoked;
+  /// the workspace's deprovisioning policy then runs as a durable job.
+  /// Returns the job id.
+  @discardableResult
+  public static func deactivate(_ tx: PGTransaction, member m: MemberRow, actor: ActorRef, reason: String) throws -> String {
+    if m.status == "active" {
+      try tx.query(
+        "UPDATE members SET status = 'deactivated', deactivated_at = now(), updated_at = now() WHERE id = \(m.id)::uuid")
+      try EventLog.emit(tx, type: "member.sessions_revoked", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
+      try EventLog.emit(tx, type: "member.deactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
+      try AuditLog.record(
+        tx, workspaceId: m.workspaceId, actor: actor, action: "member.deactivate", targetType: "member", targetId: m.id,
+        before: ["status": .string(m.status)], after: ["status": "deactivated", "reason": .string(reason)])
+    }
+    return try Jobs.enqueue(
+      tx, kind: "deprovision", workspaceId: m.workspaceId, memberId: m.id, uniqueKey: "deprovision:\(m.id)",
+      payload: ["reason": .string(reason), "requestedBy": actor.json])
+  }
+
+  /// C6 `active:true`: a deactivated member is active again; a deleted one
+  /// gets a new membership (same id, fresh role, no content).
+  public static func reactivate(_ tx: PGTransaction, member m: MemberRow, role: String, roleSource: String, actor: ActorRef) throws {
+    switch m.status {
+    case "deactivated":
+      try tx.query("UPDATE members SET status = 'active', deactivated_at = NULL, updated_at = now() WHERE id = \(m.id)::uuid")
+      try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": false])
+    case "deleted":
+      try tx.query(
+        """
+        UPDATE members SET status = 'active', joined = 'scim', role = \(role), role_source = \(roleSource), sso_linked = false,
+          sso_link_required = false, deactivated_at = NULL, deleted_at = NULL, created_at = now(), updated_at = now()
+        WHERE id = \(m.id)::uuid
+        """)
+      try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": true])
+    default:
+      return
+    }
+    try AuditLog.record(
+      tx, workspaceId: m.workspaceId, actor: actor, action: "member.reactivate", targetType: "member", targetId: m.id,
+      before: ["status": .string(m.status)], after: ["status": "active"])
+  }
+}
