@@ -41,7 +41,7 @@ struct SCIMGroupRow {
     o["schemas"] = [.string(URN.group)]
     if let members {
       o["members"] = .array(
-        members.map { ["value": .string($0.id), "display": .string($0.display), "$ref": .string(location + "/Users/" + $0.id), "type": "User"] })
+        members.map { ["value": .string($0.id), "$ref": .string(location + "/Users/" + $0.id), "type": "User"] })
     }
     o["meta"] = [
       "resourceType": "Group", "created": .orNull(createdAt), "lastModified": .orNull(updatedAt),

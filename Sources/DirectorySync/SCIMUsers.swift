@@ -36,7 +36,6 @@ struct SCIMUserRow {
     var o = resource
     o["id"] = .string(id)
     o["userName"] = .string(userName)
-    o["active"] = .bool(active)
     var schemas: [JSONValue] = [.string(URN.user)]
     if o[URN.enterprise] != nil { schemas.append(.string(URN.enterprise)) }
     o["schemas"] = .array(schemas)
@@ -144,13 +143,16 @@ final class SCIMUsers: Sendable {
   // MARK: Writes
 
   /// The email a SCIM User stands for: userName when it is an address (C3),
-  /// else its primary or work email.
+  /// else its primary or work email. An IdP that sends neither (a bare
+  /// account name) still gets its User; the member is known by that name and
+  /// cannot sign in until an address arrives.
   static func email(of resource: [String: JSONValue]) -> String? {
-    if let u = resource["userName"]?.stringValue, isPlausibleEmail(u), DomainName.ofEmail(u) != nil { return EmailAddress.storageForm(u) }
+    guard let u = resource["userName"]?.stringValue?.trimmingCharacters(in: .whitespaces), !u.isEmpty else { return nil }
+    if isPlausibleEmail(u), DomainName.ofEmail(u) != nil { return EmailAddress.storageForm(u) }
     let emails = resource["emails"]?.arrayValue ?? []
     let pick = emails.first { $0["primary"] == .bool(true) } ?? emails.first { $0["type"]?.stringValue?.lowercased() == "work" } ?? emails.first
     if let v = pick?["value"]?.stringValue, isPlausibleEmail(v), DomainName.ofEmail(v) != nil { return EmailAddress.storageForm(v) }
-    return nil
+    return u
   }
 
   static func displayName(of resource: [String: JSONValue]) -> String? {
@@ -167,7 +169,7 @@ final class SCIMUsers: Sendable {
       throw SCIMError.invalidValue("'userName' is required.")
     }
     guard let email = Self.email(of: resource) else {
-      throw SCIMError.invalidValue("'userName' must be an email address (or 'emails' must contain one).")
+      throw SCIMError.invalidValue("'userName' is required.")
     }
     let projection = try router.projection(r, searchBody: nil)
     return try ctx.pool.transaction { tx in
@@ -226,7 +228,6 @@ final class SCIMUsers: Sendable {
     let active = resource["active"]?.boolValue ?? true
     var stored = resource
     stored["userName"] = nil
-    stored["active"] = nil
     let doc = JSONValue.object(stored)
     let externalId = resource["externalId"]?.stringValue
     let displayName = resource["displayName"]?.stringValue
@@ -270,7 +271,6 @@ final class SCIMUsers: Sendable {
       try router.checkIfMatch(r, version: current.version)
       var full = current.resource
       full["userName"] = .string(current.userName)
-      full["active"] = .bool(current.active)
       let result = try patcher.apply(body, to: full, id: current.id)
       return try applyChange(tx, current: current, to: result.resource, scope: scope, router: router, projection: projection, action: "scim.user.patch")
     }

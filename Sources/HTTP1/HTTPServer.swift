@@ -234,8 +234,15 @@ struct HTTPConnection {
   }
 
   func parseHead(_ head: [UInt8]) throws -> HTTPRequest {
-    guard let text = String(validating: head, as: UTF8.self) else { throw Failure(status: 400, message: "The request headers are not valid UTF-8.") }
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+    // Split on bytes: in Swift strings "\r\n" is one Character.
+    var lines: [Substring] = []
+    for raw in head.split(separator: 0x0A, omittingEmptySubsequences: false) {
+      let bytes = raw.last == 0x0D ? raw.dropLast() : raw
+      guard let line = String(validating: bytes, as: UTF8.self) else {
+        throw Failure(status: 400, message: "The request headers are not valid UTF-8.")
+      }
+      lines.append(Substring(line))
+    }
     guard !lines.isEmpty else { throw Failure(status: 400, message: "Empty request.") }
     let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: false)
     guard requestLine.count == 3, !requestLine[0].isEmpty, requestLine[0].allSatisfy({ $0.isLetter && $0.isUppercase }),

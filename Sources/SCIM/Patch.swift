@@ -150,6 +150,17 @@ public struct PatchEngine: Sendable {
   }
 
   func applyPath(_ op: Op, _ path: String, _ value: JSONValue?, _ s: inout State, id: String) throws(SCIMError) {
+    if let ext = kind.extensionSchema(path) {
+      // The whole extension object, e.g. path "urn:…:enterprise:2.0:User".
+      if op == .remove {
+        s.resource[ext.id] = nil
+        return
+      }
+      guard case .object(let inner)? = value else { throw .invalidValue("'\(ext.id)' takes an object value.") }
+      if op == .replace { s.resource[ext.id] = nil }
+      for (k, v) in inner where k.lowercased() != "schemas" { try applyPath(.add, ext.id + ":" + k, v, &s, id: id) }
+      return
+    }
     let t = try resolve(path)
     let name = t.def.name
     if t.urn == nil {

@@ -93,11 +93,11 @@ public let roleAttributeName = "loomMemberRole"
 public let roleAttributeValues = ["default", "creator", "viewer", "admin"]
 
 public enum Schemas {
-  static func multi(_ name: String, _ extra: [AttributeDef] = [], typeValues: [String] = [], valueKind: AttributeDef.Kind = .string)
-    -> AttributeDef
-  {
+  static func multi(
+    _ name: String, _ extra: [AttributeDef] = [], typeValues: [String] = [], valueKind: AttributeDef.Kind = .string, required: Bool = false
+  ) -> AttributeDef {
     AttributeDef(
-      name, .complex, multiValued: true,
+      name, .complex, multiValued: true, required: required,
       sub: [AttributeDef("value", valueKind), AttributeDef("display", .string), AttributeDef("type", .string, canonical: typeValues),
             AttributeDef("primary", .boolean)] + extra)
   }
