@@ -51,7 +51,7 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
-    .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Postgres", "RosterTestSupport"]),
+    .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Postgres", "RosterTestSupport", "SCIM"]),
   ],
   swiftLanguageModes: [.v6]
 )

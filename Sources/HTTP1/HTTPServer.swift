@@ -188,10 +188,26 @@ struct HTTPConnection {
       } catch let f as Failure {
         conn.setBusy(true)
         _ = conn.write(onError(f.status, f.message).serialize(keepAlive: false, headOnly: false))
+        lingeringClose()
         return
       } catch {
         return
       }
+    }
+  }
+
+  /// After an error reply the client may still be sending (a body over the
+  /// limit): read and drop a little of it so closing does not reset the
+  /// connection before the client has read our reply.
+  func lingeringClose() {
+    _ = shutdown(conn.fd, Int32(SHUT_WR))
+    conn.setReceiveTimeout(seconds: 1)
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    var drained = 0
+    while drained < 4 << 20 {
+      let n = chunk.withUnsafeMutableBytes { conn.read(into: $0) }
+      if n <= 0 { return }
+      drained += n
     }
   }
 
@@ -206,6 +222,7 @@ struct HTTPConnection {
     var scanFrom = 0
     while true {
       if let end = findHeadEnd(from: scanFrom) {
+        if end.start > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than 16 KiB.") }
         let head = Array(buffer[..<end.start])
         buffer.removeFirst(end.afterEnd)
         return head

@@ -33,8 +33,9 @@ public final class LineClient {
   /// Reads raw bytes (for protocols that are not line based, e.g. HTTP bodies).
   public func readSome(max: Int = 65536) throws(SocketError) -> [UInt8] {
     if !buffer.isEmpty {
-      let out = buffer
-      buffer.removeAll()
+      let n = min(max, buffer.count)
+      let out = Array(buffer[..<n])
+      buffer.removeFirst(n)
       return out
     }
     var chunk = [UInt8](repeating: 0, count: max)
