@@ -21,6 +21,11 @@ public final class TestHTTP {
     self.token = token
   }
 
+  public init(host: String, port: UInt16, token: String? = nil) throws {
+    client = try LineClient(host: host, port: port, timeoutSeconds: 30)
+    self.token = token
+  }
+
   public func request(
     _ method: String, _ target: String, json: JSONValue? = nil, headers: [(String, String)] = [], contentType: String = "application/scim+json"
   ) throws -> Response {
