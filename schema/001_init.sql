@@ -96,17 +96,20 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_workspace ON audit_log (workspace_id, id);
 
--- The event feed. Inserts take an advisory transaction lock first so events
--- commit in id order and a reader never skips one (see EventLog.swift).
+-- The event feed. Readers order by (xid, id) and only see events of
+-- transactions older than every transaction still running, so the feed only
+-- ever grows at its end and a cursor never skips an event (see EventLog.swift).
 CREATE TABLE events (
   id            bigserial PRIMARY KEY,
+  xid           xid8 NOT NULL DEFAULT pg_current_xact_id(),
   type          text NOT NULL,
   workspace_id  uuid,
   member_id     uuid,
   data          jsonb NOT NULL DEFAULT '{}',
   at            timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX events_workspace ON events (workspace_id, id);
+CREATE INDEX events_order ON events (xid, id);
+CREATE INDEX events_workspace ON events (workspace_id, xid, id);
 
 -- Directory Sync (SCIM). One directory per workspace.
 CREATE TABLE directories (

@@ -57,7 +57,6 @@ struct RoleSync: Sendable {
       src.append(sources[i])
     }
     guard !changedIds.isEmpty else { return }
-    try tx.query("SELECT pg_advisory_xact_lock(\(EventLog.lockKey))")
     try tx.query(
       """
       INSERT INTO events (type, workspace_id, member_id, data)

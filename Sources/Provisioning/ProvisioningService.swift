@@ -54,7 +54,14 @@ public final class ProvisioningService: Sendable {
         params: [.optional("after", .cursor, "the last cursor you processed"), .limit, .optional("workspaceId", .uuid)],
         result: "{events, nextCursor}"
       ) { p, _ in
-        let page = try EventLog.list(self.ctx.pool, after: try p.cursor("after"), limit: p.limit(), workspaceId: p.optionalID("workspaceId"))
+        var after = EventLog.Cursor.start
+        if let v = p["after"] {
+          guard let c = v.stringValue.flatMap(EventLog.Cursor.init) ?? (v.intValue == 0 ? .start : nil) else {
+            throw RPCError.invalidParam("after", "'after' must be the cursor of an event (\"XID-ID\") or \"0\".", reason: "invalid_cursor")
+          }
+          after = c
+        }
+        let page = try EventLog.list(self.ctx.pool, after: after, limit: p.limit(), workspaceId: p.optionalID("workspaceId"))
         return ["events": .array(page.events), "nextCursor": .orNull(page.next)]
       },
     ]

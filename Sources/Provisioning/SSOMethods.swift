@@ -88,7 +88,6 @@ extension ProvisioningService {
     try tx.query(
       "UPDATE members SET sso_link_required = true, sso_linked = false, updated_at = now() WHERE workspace_id = \(w.id)::uuid AND status = 'active'"
     )
-    try tx.query("SELECT pg_advisory_xact_lock(\(EventLog.lockKey))")
     try tx.query(
       """
       INSERT INTO events (type, workspace_id, member_id, data)

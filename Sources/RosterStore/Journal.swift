@@ -52,18 +52,20 @@ public enum AuditLog {
   }
 }
 
-/// The event feed the app follows. Inserts serialise on an advisory
-/// transaction lock so events become visible in cursor order: a reader that
-/// has seen cursor N will never later find an event below N.
+/// The event feed the app follows.
+///
+/// Ordering without a global lock: each event carries the id of the
+/// transaction that wrote it (xid8). A reader sees only events of
+/// transactions older than the oldest one still running, ordered by
+/// (xid, id). Every event that commits later has a larger xid than anything
+/// already shown, so the feed only grows at its end and a cursor never skips
+/// an event, while writers commit in parallel. The cursor is "XID-ID".
 public enum EventLog {
-  /// pg_advisory_xact_lock key: "roster events".
-  public static let lockKey: Int64 = 0x526F_7374_4576_6E74
   public static let channel = "roster_events"
 
   public static func emit(
     _ tx: PGTransaction, type: String, workspaceId: String?, memberId: String? = nil, data: JSONValue = [:]
   ) throws {
-    try tx.query("SELECT pg_advisory_xact_lock(\(lockKey))")
     try tx.query(
       """
       WITH e AS (
@@ -74,28 +76,51 @@ public enum EventLog {
       """)
   }
 
-  public static func list(_ pool: PGPool, after: Int64, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String?) {
-    let rows: [PGRow]
-    if let workspaceId {
-      rows = try pool.query(
-        """
-        SELECT id, type, workspace_id, member_id, data, at FROM events
-        WHERE id > \(after) AND workspace_id = \(workspaceId)::uuid ORDER BY id LIMIT \(limit + 1)
-        """
-      ).rows
-    } else {
-      rows = try pool.query(
-        "SELECT id, type, workspace_id, member_id, data, at FROM events WHERE id > \(after) ORDER BY id LIMIT \(limit + 1)"
-      ).rows
+  /// A position in the feed; (0, 0) is the beginning.
+  public struct Cursor: Sendable, Equatable {
+    public var xid: UInt64
+    public var id: Int64
+    public static let start = Cursor(xid: 0, id: 0)
+
+    public init(xid: UInt64, id: Int64) {
+      self.xid = xid
+      self.id = id
     }
+
+    /// "XID-ID", or "0" for the start.
+    public init?(_ text: String) {
+      if text == "0" || text.isEmpty {
+        self = .start
+        return
+      }
+      let parts = text.split(separator: "-")
+      guard parts.count == 2, let x = UInt64(parts[0]), let i = Int64(parts[1]), i >= 0 else { return nil }
+      self.init(xid: x, id: i)
+    }
+
+    public var text: String { "\(xid)-\(id)" }
+  }
+
+  public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String?) {
+    var q: SQL = """
+      SELECT id, xid::text AS xid_text, type, workspace_id, member_id, data, at FROM events
+      WHERE (xid, id) > (\(String(after.xid))::xid8, \(after.id)) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+      """
+    if let workspaceId { q.append(" AND workspace_id = \(workspaceId)::uuid") }
+    // Order by the xid8 column itself (an output alias named xid would sort as text).
+    q.append(" ORDER BY events.xid, events.id LIMIT \(limit + 1)")
+    let rows = try pool.query(q).rows
     let page = rows.prefix(limit)
+    var last: String?
     let events: [JSONValue] = try page.map { r in
-      [
-        "cursor": .string(try r.string("id")), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),
+      let cursor = "\(try r.string("xid_text"))-\(try r.string("id"))"
+      last = cursor
+      return [
+        "cursor": .string(cursor), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),
         "memberId": .orNull(r["member_id"]), "at": .orNull(r.time("at")), "data": try r.json("data"),
       ]
     }
-    return (events, rows.count > limit ? page.last?["id"] : nil)
+    return (events, rows.count > limit ? last : nil)
   }
 }
 

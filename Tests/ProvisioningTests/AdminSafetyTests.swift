@@ -92,17 +92,18 @@ import Testing
   @Test func eventsHaveIncreasingCursorsAndPage() throws {
     let w = try f.workspace()
     for i in 0..<5 { try f.addMember(w, "e\(i)@acme.test") }
+    f.waitForFeed()
     var cursor: JSONValue = .null
-    var cursors: [Int64] = []
+    var cursors: [[UInt64]] = []
     repeat {
       var p: [String: JSONValue] = ["limit": 2, "workspaceId": .string(w.id)]
       if !cursor.isNull { p["after"] = cursor }
       let page = try f.rpc.call("events.list", .object(p))
-      cursors += (page["events"]?.arrayValue ?? []).compactMap { $0["cursor"]?.stringValue.flatMap { Int64($0) } }
+      cursors += (page["events"]?.arrayValue ?? []).compactMap { $0["cursor"]?.stringValue?.split(separator: "-").compactMap { UInt64($0) } }
       cursor = page["nextCursor"] ?? .null
     } while !cursor.isNull
     #expect(cursors.count == 6)
-    #expect(cursors == cursors.sorted())
+    #expect(cursors == cursors.sorted { $0.lexicographicallyPrecedes($1) })
     #expect(Set(cursors).count == cursors.count)
   }
 

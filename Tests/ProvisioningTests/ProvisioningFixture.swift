@@ -89,7 +89,16 @@ final class ProvisioningFixture: @unchecked Sendable {
     try pool.query("SELECT to_address, data FROM notifications WHERE template = \(template) ORDER BY created_at, id").rows
   }
 
+  /// Waits until every event written so far is visible in the feed (events
+  /// show once all older transactions in the cluster have ended).
+  func waitForFeed() {
+    _ = TestProcess.waitUntil(timeout: 20) {
+      (try? self.pool.query("SELECT coalesce(max(xid) < pg_snapshot_xmin(pg_current_snapshot()), true) AS ok FROM events").first?["ok"]) == "t"
+    }
+  }
+
   func events(_ type: String, workspace: Workspace) throws -> [JSONValue] {
+    waitForFeed()
     let page = try rpc.call("events.list", ["workspaceId": .string(workspace.id), "limit": 1000])
     return (page["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue == type }
   }
