@@ -2,7 +2,7 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -40,4 +40,20 @@ if [ "$suite" = signin ] || [ "$suite" = all ]; then
   echo; echo "## auth.signIn with 100,000 members in 1,000 workspaces ($seconds s per row)"
   "$BIN/roster-bench" seed-signin "$ROSTER_DATABASE_URL"
   "$BIN/roster-bench" signin "$RUN/provisioning.sock" "$seconds"
+fi
+if [ "$suite" = scim ] || [ "$suite" = all ]; then
+  # The reference server, in memory, from the test virtualenv.
+  if [ ! -x .venv/bin/scim2-server ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  .venv/bin/scim2-server --hostname 127.0.0.1 --port "$port" --bearer-token benchtoken >"$RUN/scim2-server.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  echo; echo "## SCIM POST /Users: Roster vs scim2-server vs raw PostgreSQL ($seconds s per cell)"
+  "$BIN/roster-bench" scim-create "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" "$port" "$seconds"
+  echo; echo "## SCIM GET /Users?filter=userName eq \"…\" ($seconds s per row)"
+  "$BIN/roster-bench" scim-lookup "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" 100000,1000000 "$seconds"
+  echo; echo "## One PATCH adding 10,000 members to a group"
+  "$BIN/roster-bench" scim-patch "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" 10000
 fi

@@ -28,6 +28,8 @@ public final class DirectoryService: Sendable {
     ctx.host.metrics.describe("roster_scim_requests_total", type: "counter", help: "SCIM requests by method and status")
     ctx.host.metrics.describe("roster_scim_request_duration_seconds", type: "histogram", help: "SCIM request latency")
     ctx.host.dispatcher.register(methods())
+    router.tokens.start()
+    ctx.host.onStop("scim token cache") { [router] in router.tokens.stop() }
   }
 
   /// Binds ROSTER_SCIM_LISTEN and serves SCIM over HTTP/1.1.
@@ -116,6 +118,7 @@ public final class DirectoryService: Sendable {
 
   func enable(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
+    defer { router.tokens.clear() }
     return try ctx.pool.transaction { tx in
       guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
@@ -132,6 +135,7 @@ public final class DirectoryService: Sendable {
         RETURNING *
         """)!
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.enable", targetType: "directory", targetId: row["id"])
+      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
       try EventLog.emit(tx, type: "directory.enabled", workspaceId: wid)
       return try directoryJSON(row, token: token)
     }
@@ -139,6 +143,7 @@ public final class DirectoryService: Sendable {
 
   func rotate(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
+    defer { router.tokens.clear() }
     return try ctx.pool.transaction { tx in
       guard try WorkspaceRow.load(tx, wid) != nil else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
@@ -148,12 +153,14 @@ public final class DirectoryService: Sendable {
           "UPDATE directories SET token_hash = \(SHA256.hex(token)), token_rotated_at = now() WHERE workspace_id = \(wid)::uuid AND enabled RETURNING *")
       else { throw RPCError.conflict("directory_not_enabled", "Directory Sync is not on for this workspace; use directory.enable.") }
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.rotate_token", targetType: "directory", targetId: row["id"])
+      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
       return try directoryJSON(row, token: token)
     }
   }
 
   func disable(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
+    defer { router.tokens.clear() }
     return try ctx.pool.transaction { tx in
       guard try WorkspaceRow.load(tx, wid) != nil else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
@@ -161,6 +168,7 @@ public final class DirectoryService: Sendable {
         throw RPCError.notFound("Directory", reason: "directory_not_found")
       }
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.disable", targetType: "directory", targetId: row["id"])
+      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
       return try directoryJSON(row, token: nil)
     }
   }

@@ -155,7 +155,7 @@ final class SCIMGroups: Sendable {
   func create(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
     guard case .object(let raw) = try router.body(r) else { throw SCIMError.invalidSyntax("A Group must be a JSON object.") }
     var resource = try normalizer.normalize(raw)
-    guard let name = resource["displayName"]?.stringValue, !name.trimmingCharacters(in: .whitespaces).isEmpty else {
+    guard let name = resource["displayName"]?.stringValue, !name.trimmedSpaces.isEmpty else {
       throw SCIMError.invalidValue("'displayName' is required.")
     }
     let memberIds = (resource["members"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue }

@@ -51,10 +51,13 @@ final class SCIMRouter: Sendable {
   let groups: SCIMGroups
   static let basePath = "/scim/v2"
 
+  let tokens: TokenCache
+
   init(ctx: ServiceContext) {
     self.ctx = ctx
     users = SCIMUsers(ctx: ctx)
     groups = SCIMGroups(ctx: ctx)
+    tokens = TokenCache(config: ctx.host.pgConfig)
   }
 
   var location: String { ctx.config.publicURL + Self.basePath }
@@ -143,12 +146,18 @@ final class SCIMRouter: Sendable {
 
   /// C7: the bearer token names one directory; it is stored only as a SHA-256 hash.
   func authenticate(_ r: SCIMRequest) throws -> DirectoryScope {
-    guard let auth = r.authorization?.trimmingCharacters(in: .whitespaces), auth.lowercased().hasPrefix("bearer ") else {
+    guard let auth = r.authorization?.trimmedSpaces, auth.lowercased().hasPrefix("bearer ") else {
       throw SCIMError(401, nil, "Authentication required: send Authorization: Bearer TOKEN (the token from directory.enable).")
     }
-    let token = auth.dropFirst(7).trimmingCharacters(in: .whitespaces)
+    let token = auth.dropFirst(7).trimmedSpaces
     guard !token.isEmpty, token.utf8.count <= 200 else { throw SCIMError(401, nil, "The bearer token is not valid.") }
     let hash = SHA256.hex(token)
+    if let (scope, plan) = tokens.lookup(hash) {
+      guard plan == "enterprise" else {
+        throw SCIMError(403, nil, "Directory Sync needs the Enterprise plan; this workspace is on \(plan).")
+      }
+      return scope
+    }
     guard
       let row = try ctx.pool.query(
         """
@@ -157,10 +166,12 @@ final class SCIMRouter: Sendable {
         """
       ).first
     else { throw SCIMError(401, nil, "The bearer token is not valid (it may have been rotated or revoked).") }
+    let scope = DirectoryScope(directoryId: try row.string("id"), workspaceId: try row.string("workspace_id"))
+    tokens.store(hash, scope: scope, plan: row["plan"] ?? "")
     guard row["plan"] == "enterprise" else {
       throw SCIMError(403, nil, "Directory Sync needs the Enterprise plan; this workspace is on \(row["plan"] ?? "another plan").")
     }
-    return DirectoryScope(directoryId: try row.string("id"), workspaceId: try row.string("workspace_id"))
+    return scope
   }
 
   /// The JSON body of a write, checking its media type.
@@ -189,7 +200,7 @@ final class SCIMRouter: Sendable {
         return Int(clamping: i)
       }
       guard let s = r.queryValue(name) else { return nil }
-      guard let i = Int(s.trimmingCharacters(in: .whitespaces)) else { throw .invalidValue("'\(name)' must be an integer.") }
+      guard let i = Int(s.trimmedSpaces) else { throw .invalidValue("'\(name)' must be an integer.") }
       return i
     }
     let start = max(1, try int("startIndex") ?? 1)
@@ -214,7 +225,7 @@ final class SCIMRouter: Sendable {
 
   func filter(_ r: SCIMRequest, searchBody: JSONValue?) throws(SCIMError) -> Filter? {
     let text = searchBody?["filter"]?.stringValue ?? r.queryValue("filter")
-    guard let text, !text.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+    guard let text, !text.trimmedSpaces.isEmpty else { return nil }
     return try FilterParser.parse(text)
   }
 
@@ -222,8 +233,8 @@ final class SCIMRouter: Sendable {
 
   /// RFC 7644 §3.14: If-Match with a stale version → 412.
   func checkIfMatch(_ r: SCIMRequest, version: Int64) throws(SCIMError) {
-    guard let im = r.header("If-Match")?.trimmingCharacters(in: .whitespaces), im != "*" else { return }
-    let tags = im.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    guard let im = r.header("If-Match")?.trimmedSpaces, im != "*" else { return }
+    let tags = im.split(separator: ",").map { $0.trimmedSpaces }
     if !tags.contains(Self.etag(version)) && !tags.contains("\"\(version)\"") {
       throw SCIMError(412, nil, "The resource changed (version \(Self.etag(version))); read it again and retry.")
     }

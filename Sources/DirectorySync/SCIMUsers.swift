@@ -21,6 +21,20 @@ struct SCIMUserRow {
     SELECT u.member_id, u.user_name, u.active, u.resource, u.version, u.created_at, u.updated_at FROM scim_users u
     """
 
+  static func fresh(id: String, userName: String, resource: [String: JSONValue], version: Int64, createdAt: String?, updatedAt: String?) -> SCIMUserRow {
+    SCIMUserRow(id: id, userName: userName, active: true, resource: resource, version: version, createdAt: createdAt, updatedAt: updatedAt)
+  }
+
+  init(id: String, userName: String, active: Bool, resource: [String: JSONValue], version: Int64, createdAt: String?, updatedAt: String?) {
+    self.id = id
+    self.userName = userName
+    self.active = active
+    self.resource = resource
+    self.version = version
+    self.createdAt = createdAt
+    self.updatedAt = updatedAt
+  }
+
   init(_ r: PGRow) throws {
     id = try r.string("member_id")
     userName = try r.string("user_name")
@@ -147,11 +161,12 @@ final class SCIMUsers: Sendable {
   /// account name) still gets its User; the member is known by that name and
   /// cannot sign in until an address arrives.
   static func email(of resource: [String: JSONValue]) -> String? {
-    guard let u = resource["userName"]?.stringValue?.trimmingCharacters(in: .whitespaces), !u.isEmpty else { return nil }
-    if isPlausibleEmail(u), DomainName.ofEmail(u) != nil { return EmailAddress.storageForm(u) }
+    guard let u = resource["userName"]?.stringValue, !u.allSatisfy({ $0 == " " }) else { return nil }
+    func address(_ s: String) -> String? { isPlausibleEmail(s) ? EmailAddress.normalized(s) : nil }
+    if let a = address(u) { return a }
     let emails = resource["emails"]?.arrayValue ?? []
     let pick = emails.first { $0["primary"] == .bool(true) } ?? emails.first { $0["type"]?.stringValue?.lowercased() == "work" } ?? emails.first
-    if let v = pick?["value"]?.stringValue, isPlausibleEmail(v), DomainName.ofEmail(v) != nil { return EmailAddress.storageForm(v) }
+    if let v = pick?["value"]?.stringValue, let a = address(v) { return a }
     return u
   }
 
@@ -165,13 +180,16 @@ final class SCIMUsers: Sendable {
   func create(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
     guard case .object(let raw) = try router.body(r) else { throw SCIMError.invalidSyntax("A User must be a JSON object.") }
     let resource = try normalizer.normalize(raw)
-    guard let userName = resource["userName"]?.stringValue, !userName.trimmingCharacters(in: .whitespaces).isEmpty else {
+    guard let userName = resource["userName"]?.stringValue, !userName.trimmedSpaces.isEmpty else {
       throw SCIMError.invalidValue("'userName' is required.")
     }
     guard let email = Self.email(of: resource) else {
       throw SCIMError.invalidValue("'userName' is required.")
     }
     let projection = try router.projection(r, searchBody: nil)
+    if resource["active"]?.boolValue ?? true, let fast = try fastCreate(resource, email: email, scope: scope, router: router, projection: projection) {
+      return fast
+    }
     return try ctx.pool.transaction { tx in
       if try tx.one("SELECT 1 FROM scim_users WHERE workspace_id = \(scope.workspaceId)::uuid AND lower(user_name) = lower(\(userName))") != nil {
         throw SCIMError.uniqueness("A User with userName '\(userName.prefix(200))' already exists.")
@@ -219,6 +237,67 @@ final class SCIMUsers: Sendable {
       let body = projection.apply(row.json(groups: [], location: router.location), kind: .user)
       return router.json(201, body, headers: [("Location", router.location + "/Users/" + row.id), ("ETag", SCIMRouter.etag(row.version))])
     }
+  }
+
+  /// The common case — a new, active person — in one statement (one round
+  /// trip, one commit): user, membership, SCIM resource, event and audit
+  /// entry. Anything else (the person is already a member, was removed,
+  /// arrives inactive) returns nil and takes the general path.
+  ///
+  /// The role of a brand-new member with no groups is `resolveRole`'s first
+  /// and last rule: an explicit attribute, else the workspace default.
+  func fastCreate(
+    _ resource: [String: JSONValue], email: String, scope: DirectoryScope, router: SCIMRouter, projection: Projection
+  ) throws -> SCIMResponse? {
+    let userName = resource["userName"]?.stringValue ?? ""
+    let attribute = resource[roleAttributeName]?.stringValue
+    let explicit: String? = attribute == "default" ? nil : attribute
+    var stored = resource
+    stored["userName"] = nil
+    let doc = JSONValue.object(stored)
+    let emails = PGTextArray((resource["emails"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue?.lowercased() })
+    let actor = ActorRef.directory(scope.directoryId).json
+    let row = try ctx.pool.withConnection { conn in
+      try conn.query(
+        """
+        WITH w AS (
+          SELECT id, sso_default_role FROM workspaces WHERE id = \(scope.workspaceId)::uuid
+        ), u AS (
+          INSERT INTO users (email, name) VALUES (\(email), \(Self.displayName(of: resource) ?? ""))
+          ON CONFLICT (lower(email)) DO UPDATE SET name = CASE WHEN users.name = '' THEN EXCLUDED.name ELSE users.name END
+          RETURNING id
+        ), m AS (
+          INSERT INTO members (workspace_id, user_id, role, role_source, role_attribute, status, joined)
+          SELECT w.id, u.id, coalesce(\(explicit)::text, w.sso_default_role), CASE WHEN \(explicit)::text IS NULL THEN 'default' ELSE 'attribute' END,
+                 \(attribute), 'active', 'scim'
+          FROM w, u
+          ON CONFLICT (workspace_id, user_id) DO NOTHING
+          RETURNING id, role
+        ), s AS (
+          INSERT INTO scim_users (member_id, workspace_id, directory_id, user_name, external_id, active, display_name, email_values, resource)
+          SELECT m.id, \(scope.workspaceId)::uuid, \(scope.directoryId)::uuid, \(userName), \(resource["externalId"]?.stringValue), true,
+                 \(resource["displayName"]?.stringValue), \(emails)::text[], \(doc)::jsonb
+          FROM m
+          RETURNING member_id, version, created_at, updated_at
+        ), e AS (
+          INSERT INTO events (type, workspace_id, member_id, data)
+          SELECT 'member.created', \(scope.workspaceId)::uuid, m.id, jsonb_build_object('role', m.role, 'joined', 'scim') FROM m
+        ), a AS (
+          INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
+          SELECT \(scope.workspaceId)::uuid, \(actor)::jsonb, 'scim.user.create', 'member', m.id::text, \(doc)::jsonb FROM m
+        )
+        SELECT s.member_id, s.version, s.created_at, s.updated_at, pg_notify('roster_events', s.member_id::text) FROM s
+        """
+      ).first
+    }
+    guard let row else { return nil }
+    var user = SCIMUserRow.fresh(
+      id: try row.string("member_id"), userName: userName, resource: stored, version: try row.int("version"),
+      createdAt: row.time("created_at"), updatedAt: row.time("updated_at"))
+    user.active = true
+    return router.json(
+      201, projection.apply(user.json(groups: [], location: router.location), kind: .user),
+      headers: [("Location", router.location + "/Users/" + user.id), ("ETag", SCIMRouter.etag(user.version))])
   }
 
   /// Writes the resource and its indexed columns.

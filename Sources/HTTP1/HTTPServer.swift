@@ -274,7 +274,10 @@ struct HTTPConnection {
       guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_!#$%&'*+.^`|~".contains($0) }) else {
         throw Failure(status: 400, message: "Malformed header name.")
       }
-      headers.append((String(name), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+      var value = line[line.index(after: colon)...]
+      while let f = value.first, f == " " || f == "\t" { value = value.dropFirst() }
+      while let l = value.last, l == " " || l == "\t" { value = value.dropLast() }
+      headers.append((String(name), String(value)))
     }
     let request = HTTPRequest(method: String(requestLine[0]), target: String(requestLine[1]), version: version, headers: headers)
     guard HTTPRequest.percentDecode(String(requestLine[1].split(separator: "?", maxSplits: 1)[0]), plusIsSpace: false) != nil else {

@@ -14,6 +14,8 @@ public struct DomainError: Error, Equatable, Sendable {
 /// punycode (`bücher.de` → `xn--bcher-kva.de`), then LDH and length rules.
 public enum DomainName {
   public static func normalize(_ input: String) throws(DomainError) -> String {
+    // Fast path for plain ASCII (nearly every address): no Foundation calls.
+    if input.utf8.allSatisfy({ $0 < 0x80 }) { return try normalizeASCII(Array(input.utf8)) }
     var s = input.trimmingCharacters(in: .whitespaces)
     if s.isEmpty { throw DomainError("invalid_domain", "The domain is empty.") }
     if s.contains("://") || s.contains("/") || s.contains("@") || s.contains(":") || s.contains(" ") || s.contains("*") {
@@ -42,12 +44,37 @@ public enum DomainName {
       try checkLabel(ascii)
       labels.append(ascii)
     }
+    return try finish(labels)
+  }
+
+  static func normalizeASCII(_ input: [UInt8]) throws(DomainError) -> String {
+    var b = input[...]
+    while let f = b.first, f == 0x20 || f == 0x09 { b = b.dropFirst() }
+    while let l = b.last, l == 0x20 || l == 0x09 { b = b.dropLast() }
+    if b.isEmpty { throw DomainError("invalid_domain", "The domain is empty.") }
+    for c in b where c == UInt8(ascii: ":") || c == UInt8(ascii: "/") || c == UInt8(ascii: "@") || c == 0x20 || c == UInt8(ascii: "*") {
+      throw DomainError("invalid_domain", "Expected a bare domain such as example.com, without scheme, path, port, '@' or wildcard.")
+    }
+    var lowered = b.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
+    if lowered.last == UInt8(ascii: ".") { lowered.removeLast() }
+    if lowered.isEmpty || lowered.first == UInt8(ascii: ".") { throw DomainError("invalid_domain", "The domain has an empty label.") }
+    var labels: [String] = []
+    for raw in lowered.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+      if raw.isEmpty { throw DomainError("invalid_domain", "The domain has an empty label.") }
+      let label = String(decoding: raw, as: UTF8.self)
+      try checkLabel(label)
+      labels.append(label)
+    }
+    return try finish(labels)
+  }
+
+  static func finish(_ labels: [String]) throws(DomainError) -> String {
     let domain = labels.joined(separator: ".")
     if domain.utf8.count > 253 { throw DomainError("invalid_domain", "The domain is longer than 253 characters.") }
     if labels.count < 2 {
       throw DomainError("invalid_domain", "'\(domain)' is a single label; a domain such as example.com is needed.")
     }
-    if labels.allSatisfy({ $0.allSatisfy(\.isNumber) }) || labels.last!.allSatisfy(\.isNumber) {
+    if labels.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }) || labels.last!.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
       throw DomainError("invalid_domain", "'\(domain)' looks like an IP address; a domain name is needed.")
     }
     return domain
@@ -146,8 +173,22 @@ enum Punycode {
 /// (lowercase, punycode), so domain comparisons in SQL are exact.
 public enum EmailAddress {
   public static func storageForm(_ email: String) -> String {
-    let trimmed = email.trimmingCharacters(in: .whitespaces)
-    guard let at = trimmed.lastIndex(of: "@"), let domain = DomainName.ofEmail(trimmed) else { return trimmed }
-    return String(trimmed[..<at]) + "@" + domain
+    normalized(email) ?? String(trimmed(email))
+  }
+
+  /// The storage form of a valid address (non-empty local part, valid domain), else nil.
+  public static func normalized(_ email: String) -> String? {
+    let t = trimmed(email)
+    guard let at = t.lastIndex(of: "@"), at != t.startIndex, let domain = try? DomainName.normalize(String(t[t.index(after: at)...])) else {
+      return nil
+    }
+    return String(t[..<at]) + "@" + domain
+  }
+
+  static func trimmed(_ s: String) -> Substring {
+    var t = Substring(s)
+    while let f = t.first, f == " " || f == "\t" { t = t.dropFirst() }
+    while let l = t.last, l == " " || l == "\t" { t = t.dropLast() }
+    return t
   }
 }

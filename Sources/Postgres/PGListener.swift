@@ -12,7 +12,12 @@ public final class PGListener: Sendable {
   let channels: [String]
   let onNotify: Handler
   let stopping = Atomic<Bool>(false)
+  let listening = Atomic<Bool>(false)
   let done = DispatchSemaphore(value: 0)
+
+  /// True while LISTEN is in effect: notifications are being received.
+  /// Caches invalidated by notifications must not be trusted otherwise.
+  public var isListening: Bool { listening.load(ordering: .acquiring) }
 
   /// Channel names are identifiers from our code (LISTEN takes no parameters),
   /// so they are checked to be plain lowercase identifiers.
@@ -35,6 +40,7 @@ public final class PGListener: Sendable {
   public func stop() {
     guard !stopping.exchange(true, ordering: .relaxed) else { return }
     done.wait()
+    listening.store(false, ordering: .releasing)
     connection.close()
   }
 
@@ -48,8 +54,11 @@ public final class PGListener: Sendable {
         backoff = 0.1
         if !firstConnect { onNotify(nil, nil) }
         firstConnect = false
+        listening.store(true, ordering: .releasing)
         try waitForNotifications()
       } catch {
+        listening.store(false, ordering: .releasing)
+        onNotify(nil, nil)
         if stopping.load(ordering: .relaxed) { return }
         Thread.sleep(forTimeInterval: backoff)
         backoff = min(backoff * 2, 2)

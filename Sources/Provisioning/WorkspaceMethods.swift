@@ -36,6 +36,8 @@ extension ProvisioningService {
           let actor = try self.ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
           let plan = try p.string("plan")
           try tx.query("UPDATE workspaces SET plan = \(plan) WHERE id = \(wid)::uuid")
+          // SCIM processes cache which plan a directory's workspace is on.
+          try tx.query("SELECT pg_notify('roster_directories', \(wid))")
           try AuditLog.record(
             tx, workspaceId: wid, actor: actor, action: "workspace.set_plan", targetType: "workspace", targetId: wid,
             before: ["plan": .string(before.plan)], after: ["plan": .string(plan)])

@@ -7,6 +7,9 @@ enum BenchCLI {
       roster-bench rpc SOCKET [SECONDS]     system.health vs an echo-server baseline
       roster-bench seed-signin CONNINFO     seed 100,000 members in 1,000 workspaces
       roster-bench signin SOCKET [SECONDS]  auth.signIn decisions/s and latency
+      roster-bench scim-create CONNINFO RPC_SOCKET SCIM_SOCKET SCIM2_SERVER_PORT|- [SECONDS]
+      roster-bench scim-lookup CONNINFO RPC_SOCKET SCIM_SOCKET SIZE[,SIZE…] [SECONDS]
+      roster-bench scim-patch CONNINFO RPC_SOCKET SCIM_SOCKET [MEMBERS]
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -19,6 +22,16 @@ enum BenchCLI {
         try SignInBench.seed(conninfo: args[1])
       case "signin" where args.count >= 2:
         try SignInBench.run(socket: args[1], seconds: Double(args.count > 2 ? args[2] : "5") ?? 5)
+      case "scim-create" where args.count >= 5:
+        try SCIMBench.create(
+          conninfo: args[1], rpcSocket: args[2], scimSocket: args[3], scim2ServerPort: UInt16(args[4]),
+          seconds: Double(args.count > 5 ? args[5] : "5") ?? 5)
+      case "scim-lookup" where args.count >= 5:
+        try SCIMBench.lookup(
+          conninfo: args[1], rpcSocket: args[2], scimSocket: args[3], sizes: args[4].split(separator: ",").compactMap { Int($0) },
+          seconds: Double(args.count > 5 ? args[5] : "5") ?? 5)
+      case "scim-patch" where args.count >= 4:
+        try SCIMBench.bigPatch(conninfo: args[1], rpcSocket: args[2], scimSocket: args[3], members: Int(args.count > 4 ? args[4] : "10000") ?? 10_000)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

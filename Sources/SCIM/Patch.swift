@@ -52,10 +52,10 @@ public struct PatchEngine: Sendable {
       }
       let value = field("value")
       if let pathValue = field("path"), !pathValue.isNull {
-        guard let path = pathValue.stringValue, !path.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard let path = pathValue.stringValue, !path.trimmedSpaces.isEmpty else {
           throw .invalidPath("Operation \(n + 1): 'path' must be a non-empty string.")
         }
-        try applyPath(op, path.trimmingCharacters(in: .whitespaces), value, &state, id: id)
+        try applyPath(op, path.trimmedSpaces, value, &state, id: id)
       } else {
         guard op != .remove else { throw .noTarget("Operation \(n + 1): 'remove' needs a 'path'.") }
         guard case .object(let values)? = value else {

@@ -1,0 +1,244 @@
+import Foundation
+import JSON
+import Postgres
+import Sockets
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A keep-alive HTTP/1.1 client for the benchmarks (Unix socket or TCP).
+final class BenchHTTP: @unchecked Sendable {
+  var client: LineClient
+  let auth: String
+  let connect: () throws -> LineClient
+  /// The server closes after each reply (scim2-server speaks HTTP/1.0): reconnect per request.
+  var mustReconnect = false
+
+  init(unix: String, token: String) throws {
+    connect = { try LineClient(unixPath: unix) }
+    client = try connect()
+    auth = "Bearer \(token)"
+  }
+
+  init(port: UInt16, token: String) throws {
+    connect = { try LineClient(host: "127.0.0.1", port: port) }
+    client = try connect()
+    auth = "Bearer \(token)"
+  }
+
+  func request(_ method: String, _ target: String, body: [UInt8] = []) throws -> (Int, [UInt8]) {
+    if mustReconnect { client = try connect() }
+    var head = "\(method) \(target) HTTP/1.1\r\nHost: bench\r\nAuthorization: \(auth)\r\n"
+    if !body.isEmpty { head += "Content-Type: application/scim+json\r\nContent-Length: \(body.count)\r\n" }
+    head += "\r\n"
+    try client.send(Array(head.utf8) + body)
+    guard let status = try client.readLine() else { throw BenchError("closed") }
+    let statusText = String(decoding: status, as: UTF8.self)
+    let code = Int(statusText.split(separator: " ")[1]) ?? 0
+    mustReconnect = statusText.hasPrefix("HTTP/1.0")
+    var length: Int?
+    while let line = try client.readLine() {
+      let l = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      if l.isEmpty { break }
+      if l.lowercased().hasPrefix("content-length:") { length = Int(l.dropFirst(15).trimmingCharacters(in: .whitespaces)) }
+      if l.lowercased() == "connection: close" { mustReconnect = true }
+    }
+    var out: [UInt8] = []
+    if let length {
+      while out.count < length { out += try client.readSome(max: length - out.count) }
+    } else {
+      while true {
+        let chunk = try client.readSome()
+        if chunk.isEmpty { break }
+        out += chunk
+      }
+      mustReconnect = true
+    }
+    return (code, out)
+  }
+}
+
+enum SCIMBench {
+  static func userBody(_ email: String) -> [UInt8] {
+    JSONWriter.bytes([
+      "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": .string(email),
+      "name": ["givenName": "Bench", "familyName": "User"], "emails": [["primary": true, "value": .string(email), "type": "work"]],
+      "displayName": "Bench User", "active": true, "externalId": .string(UUID().uuidString),
+    ])
+  }
+
+  /// Creates a workspace and a directory through provisioning.sock; returns (workspaceId, token).
+  static func directory(rpcSocket: String, name: String) throws -> (String, String) {
+    let c = try LineClientBox(rpcSocket)
+    let w = try c.roundTrip(
+      JSONWriter.bytes([
+        "jsonrpc": "2.0", "id": 1, "method": "workspace.create",
+        "params": ["name": .string(name), "plan": "enterprise", "owner": ["email": .string("owner@\(name).bench")]],
+      ]) + [0x0A])
+    guard let wid = w["result"]?["workspaceId"]?.stringValue, let owner = w["result"]?["ownerMemberId"]?.stringValue else {
+      throw BenchError("workspace.create failed: \(w)")
+    }
+    let d = try c.roundTrip(
+      JSONWriter.bytes([
+        "jsonrpc": "2.0", "id": 2, "method": "directory.enable", "params": ["workspaceId": .string(wid), "actor": ["memberId": .string(owner)]],
+      ]) + [0x0A])
+    guard let token = d["result"]?["bearerToken"]?.stringValue else { throw BenchError("directory.enable failed: \(d)") }
+    return (wid, token)
+  }
+
+  /// POST /Users per second: Roster, scim2-server, and a raw insert+commit loop.
+  static func create(conninfo: String, rpcSocket: String, scimSocket: String, scim2ServerPort: UInt16?, seconds: Double) throws {
+    let (_, token) = try directory(rpcSocket: rpcSocket, name: "create\(getpid())")
+    let counter = Counter()
+    let run = "\(getpid())"
+    var rows: [[String]] = []
+    // Raw PostgreSQL: one INSERT + COMMIT per row (autocommit), same connection string.
+    let setup = PGConnection(config: PGConfig(conninfo: conninfo))
+    try setup.execute(script: "DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (id bigserial PRIMARY KEY, email text NOT NULL, doc jsonb NOT NULL)")
+    setup.close()
+    var raw: [Double] = []
+    for clients in [1, 8] {
+      let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
+        let conn = PGConnection(config: PGConfig(conninfo: conninfo))
+        let box = UncheckedBox(conn)
+        return {
+          let n = counter.next()
+          try box.value.query("INSERT INTO bench_raw (email, doc) VALUES (\("raw\(n)@bench"), \(JSONValue.object(["n": .int(Int64(n))]))::jsonb)")
+        }
+      }
+      raw.append(rps)
+    }
+    rows.append(["raw PostgreSQL INSERT + COMMIT", fmt(raw[0], 0), fmt(raw[1], 0)])
+    var roster: [Double] = []
+    for clients in [1, 8] {
+      let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
+        let http = try BenchHTTP(unix: scimSocket, token: token)
+        return {
+          let (status, body) = try http.request("POST", "/scim/v2/Users", body: userBody("u\(counter.next())-\(run)@create.bench"))
+          if status != 201 { throw BenchError("POST /Users → \(status) \(String(decoding: body, as: UTF8.self))") }
+        }
+      }
+      roster.append(rps)
+    }
+    rows.append(["Roster POST /Users (scim.sock)", fmt(roster[0], 0), fmt(roster[1], 0)])
+    if let port = scim2ServerPort {
+      var ref: [Double] = []
+      for clients in [1, 8] {
+        let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
+          let http = try BenchHTTP(port: port, token: "benchtoken")
+          return {
+            let (status, _) = try http.request("POST", "/Users", body: userBody("u\(counter.next())-\(run)@ref.bench"))
+            if status != 201 { throw BenchError("scim2-server POST /Users → \(status)") }
+          }
+        }
+        ref.append(rps)
+      }
+      rows.append(["scim2-server 0.8.3 POST /Users (in memory, TCP)", fmt(ref[0], 0), fmt(ref[1], 0)])
+      print("Roster / scim2-server: \(fmt(roster[0] / ref[0], 1))× (1 client), \(fmt(roster[1] / ref[1], 1))× (8 clients)")
+    }
+    print("Roster / raw insert+commit: \(fmt(100 * roster[0] / raw[0], 0))% (1 client), \(fmt(100 * roster[1] / raw[1], 0))% (8 clients)")
+    print()
+    table(["what", "creates/s, 1 client", "creates/s, 8 clients"], rows)
+  }
+
+  /// Seeds `total` SCIM users into a new directory with set-based SQL.
+  static func seedUsers(conninfo: String, rpcSocket: String, total: Int) throws -> (workspace: String, token: String) {
+    let (wid, token) = try directory(rpcSocket: rpcSocket, name: "lookup\(total)x\(getpid())")
+    let conn = PGConnection(config: PGConfig(conninfo: conninfo, statementTimeoutMilliseconds: 0))
+    defer { conn.close() }
+    let started = now()
+    let did = try conn.query("SELECT id FROM directories WHERE workspace_id = \(wid)::uuid").first!.string("id")
+    let batch = 100_000
+    var done = 0
+    while done < total {
+      let from = done + 1
+      let to = min(done + batch, total)
+      _ = try PGPool.runTransaction(conn, maxAttempts: 1) { tx in
+        try tx.query(
+          """
+          WITH s AS (
+            SELECT gen_random_uuid() AS uid, gen_random_uuid() AS mid, 'user' || i || '@w' || \(wid) || '.bench' AS email
+            FROM generate_series(\(from), \(to)) i
+          ), u AS (
+            INSERT INTO users (id, email, name) SELECT uid, email, 'Bench User' FROM s
+          ), m AS (
+            INSERT INTO members (id, workspace_id, user_id, role, role_source, status, joined)
+            SELECT mid, \(wid)::uuid, uid, 'creator', 'default', 'active', 'scim' FROM s
+          )
+          INSERT INTO scim_users (member_id, workspace_id, directory_id, user_name, external_id, active, display_name, email_values, resource)
+          SELECT mid, \(wid)::uuid, \(did)::uuid, email, 'ext-' || email, true, 'Bench User', ARRAY[email],
+                 jsonb_build_object('name', jsonb_build_object('givenName', 'Bench', 'familyName', 'User'),
+                                    'emails', jsonb_build_array(jsonb_build_object('value', email, 'type', 'work', 'primary', true)),
+                                    'displayName', 'Bench User', 'active', true, 'externalId', 'ext-' || email)
+          FROM s
+          """)
+      }
+      done = to
+    }
+    try conn.execute(script: "ANALYZE users; ANALYZE members; ANALYZE scim_users")
+    print("seeded \(total) SCIM users in \(fmt(now() - started, 1)) s")
+    return (wid, token)
+  }
+
+  /// GET /Users?filter=userName eq "…" latency over scim.sock.
+  static func lookup(conninfo: String, rpcSocket: String, scimSocket: String, sizes: [Int], seconds: Double) throws {
+    var rows: [[String]] = []
+    for total in sizes {
+      let (wid, token) = try seedUsers(conninfo: conninfo, rpcSocket: rpcSocket, total: total)
+      let counter = Counter()
+      let (rps, lat) = closedLoop(clients: 1, seconds: seconds) {
+        let http = try BenchHTTP(unix: scimSocket, token: token)
+        return {
+          let i = 1 + (counter.next() * 7919) % total
+          let filter = "userName%20eq%20%22USER\(i)%40W\(wid)%2EBENCH%22"
+          let (status, body) = try http.request("GET", "/scim/v2/Users?filter=\(filter)")
+          guard status == 200, String(decoding: body, as: UTF8.self).contains("\"totalResults\":1") else {
+            throw BenchError("lookup failed: \(status) \(String(decoding: body.prefix(300), as: UTF8.self))")
+          }
+        }
+      }
+      rows.append([String(total), fmt(rps, 0), fmt(lat.percentile(50) / 1000, 2), fmt(lat.percentile(99) / 1000, 2)])
+    }
+    table(["SCIM users in the workspace", "lookups/s (1 client)", "p50 ms", "p99 ms"], rows)
+  }
+
+  /// One PATCH that adds 10,000 members to a group.
+  static func bigPatch(conninfo: String, rpcSocket: String, scimSocket: String, members: Int) throws {
+    let (wid, token) = try seedUsers(conninfo: conninfo, rpcSocket: rpcSocket, total: members)
+    let conn = PGConnection(config: PGConfig(conninfo: conninfo))
+    let ids = try conn.query("SELECT member_id FROM scim_users WHERE workspace_id = \(wid)::uuid").rows.compactMap { $0["member_id"] }
+    conn.close()
+    let http = try BenchHTTP(unix: scimSocket, token: token)
+    var rows: [[String]] = []
+    for mapped in [false, true] {
+      let (status, body) = try http.request(
+        "POST", "/scim/v2/Groups", body: JSONWriter.bytes(["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": .string("Big \(mapped)")]))
+      guard status == 201, let gid = try JSONParser.parse(body)["id"]?.stringValue else { throw BenchError("group create failed") }
+      if mapped {
+        let c = try LineClientBox(rpcSocket)
+        let owner = try PGConnection(config: PGConfig(conninfo: conninfo)).query("SELECT owner_member_id FROM workspaces WHERE id = \(wid)::uuid").first!.string("owner_member_id")
+        let r = try c.roundTrip(
+          JSONWriter.bytes([
+            "jsonrpc": "2.0", "id": 1, "method": "group.mapRole",
+            "params": ["workspaceId": .string(wid), "groupId": .string(gid), "role": "admin", "priority": 1, "actor": ["memberId": .string(owner)]],
+          ]) + [0x0A])
+        if r["error"] != nil { throw BenchError("mapRole failed: \(r)") }
+      }
+      let patch = JSONWriter.bytes([
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [["op": "add", "path": "members", "value": .array(ids.map { ["value": .string($0)] })]],
+      ])
+      let t0 = now()
+      let (ps, pb) = try http.request("PATCH", "/scim/v2/Groups/\(gid)", body: patch)
+      let elapsed = now() - t0
+      guard ps < 300 else { throw BenchError("PATCH failed: \(ps) \(String(decoding: pb.prefix(300), as: UTF8.self))") }
+      rows.append([
+        mapped ? "group mapped to a role (every member's role recomputed, 10,000 role_changed events)" : "unmapped group",
+        String(ids.count), String(patch.count / 1024), fmt(elapsed * 1000, 0),
+      ])
+    }
+    table(["PATCH add members", "members", "body KiB", "ms"], rows)
+  }
+}
