@@ -36,7 +36,8 @@ let package = Package(
     .target(
       name: "DirectorySync",
       dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),
-    .target(name: "RosterApp", dependencies: ["DirectorySync", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
+    .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
+    .target(name: "RosterApp", dependencies: ["Deprovisioning", "DirectorySync", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),

@@ -1,3 +1,4 @@
+import Deprovisioning
 import DirectorySync
 import Policy
 import Provisioning
@@ -17,6 +18,7 @@ public enum Services {
   public struct Options: Sendable {
     /// Seconds between background passes (0 disables them, for tests that drive them by hand).
     public var domainRecheckInterval: Double = 5
+    public var deprovisioning = DeprovisioningService.Options()
     public init() {}
   }
 
@@ -34,7 +36,11 @@ public enum Services {
       try directory.install()
       try directory.serveHTTP()
       return ProvisioningParts(provisioning: service, directory: directory)
-    case "deprovisioning", "notifications":
+    case "deprovisioning":
+      let service = DeprovisioningService(host: host, options: options.deprovisioning)
+      service.install()
+      return service
+    case "notifications":
       return nil
     default:
       throw StartupError("unknown process '\(process)'")

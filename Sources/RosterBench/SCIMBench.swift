@@ -159,7 +159,7 @@ enum SCIMBench {
         try tx.query(
           """
           WITH s AS (
-            SELECT gen_random_uuid() AS uid, gen_random_uuid() AS mid, 'user' || i || '@w' || \(wid) || '.bench' AS email
+            SELECT gen_random_uuid() AS uid, gen_random_uuid() AS mid, 'user' || i || '@w' || \(wid)::text || '.bench' AS email
             FROM generate_series(\(from), \(to)) i
           ), u AS (
             INSERT INTO users (id, email, name) SELECT uid, email, 'Bench User' FROM s

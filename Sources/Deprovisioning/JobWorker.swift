@@ -1,0 +1,222 @@
+import Foundation
+import JSON
+import Postgres
+import RosterRuntime
+import RosterStore
+import ServiceKit
+import Synchronization
+
+/// A job as stored.
+public struct JobRow: Sendable {
+  public var id: String
+  public var kind: String
+  public var workspaceId: String
+  public var memberId: String?
+  public var status: String
+  public var attempts: Int64
+  public var maxAttempts: Int64
+  public var lastError: String?
+  public var payload: JSONValue
+  public var result: JSONValue
+  public var runAt: String?
+  public var createdAt: String?
+  public var finishedAt: String?
+  public var lockedBy: String?
+
+  public static let select: SQL = """
+    SELECT id, kind, workspace_id, member_id, status, attempts, max_attempts, last_error, payload, result, run_at, created_at,
+           finished_at, locked_by
+    FROM jobs
+    """
+
+  public init(_ r: PGRow) throws {
+    id = try r.string("id")
+    kind = try r.string("kind")
+    workspaceId = try r.string("workspace_id")
+    memberId = r["member_id"]
+    status = try r.string("status")
+    attempts = try r.int("attempts")
+    maxAttempts = try r.int("max_attempts")
+    lastError = r["last_error"]
+    payload = try r.json("payload")
+    result = try r.json("result")
+    runAt = r.time("run_at")
+    createdAt = r.time("created_at")
+    finishedAt = r.time("finished_at")
+    lockedBy = r["locked_by"]
+  }
+
+  public var json: JSONValue {
+    [
+      "jobId": .string(id), "kind": .string(kind), "workspaceId": .string(workspaceId), "memberId": .orNull(memberId),
+      "status": .string(status), "attempts": .int(attempts), "maxAttempts": .int(maxAttempts), "lastError": .orNull(lastError),
+      "result": result, "runAt": .orNull(runAt), "createdAt": .orNull(createdAt), "finishedAt": .orNull(finishedAt),
+    ]
+  }
+}
+
+/// Claims and runs jobs (R5). Each job runs in one transaction that holds
+/// the job's row lock, so a crash rolls everything back and the job is
+/// picked up again; `locked_by` stops two workers from both running it.
+/// Woken by NOTIFY roster_jobs, with a fallback poll.
+final class JobWorker: Sendable {
+  let ctx: ServiceContext
+  let workerId: String
+  let threads: Int
+  let pollSeconds: Double
+  /// A claimed job whose worker vanished (its row no longer locked) is
+  /// queued again after this long.
+  let rescueAfterSeconds: Double
+  let run: @Sendable (PGTransaction, JobRow) throws -> JSONValue
+  let stopping = Atomic<Bool>(false)
+  let wake = DispatchSemaphore(value: 0)
+  let finished = DispatchSemaphore(value: 0)
+  let listener: PGListener
+
+  init(
+    ctx: ServiceContext, threads: Int, pollSeconds: Double, rescueAfterSeconds: Double,
+    run: @escaping @Sendable (PGTransaction, JobRow) throws -> JSONValue
+  ) {
+    self.ctx = ctx
+    workerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
+    self.threads = threads
+    self.pollSeconds = pollSeconds
+    self.rescueAfterSeconds = rescueAfterSeconds
+    self.run = run
+    let wake = self.wake
+    let threadCount = threads
+    listener = PGListener(config: ctx.host.pgConfig, channels: [Jobs.channel]) { _, _ in
+      for _ in 0..<threadCount { wake.signal() }
+    }
+  }
+
+  func start() {
+    listener.start()
+    for n in 0..<threads {
+      let t = Thread { [self] in
+        defer { self.finished.signal() }
+        self.loop()
+      }
+      t.name = "job-worker-\(n)"
+      t.start()
+    }
+  }
+
+  func stop() {
+    guard !stopping.exchange(true, ordering: .relaxed) else { return }
+    for _ in 0..<threads { wake.signal() }
+    for _ in 0..<threads { finished.wait() }
+    listener.stop()
+  }
+
+  private func loop() {
+    while !stopping.load(ordering: .relaxed) {
+      var didWork = false
+      do {
+        try rescue()
+        didWork = try runOne()
+      } catch {
+        ctx.logger.warning("job worker pass failed", ["error": .string(String(describing: error))])
+      }
+      if !didWork {
+        // Sleep until woken, the next retry is due, or the fallback poll.
+        let due = (try? nextDueSeconds()) ?? pollSeconds
+        _ = wake.wait(timeout: .now() + min(pollSeconds, max(0.05, due)))
+      }
+    }
+  }
+
+  /// Seconds until the earliest queued job is due (a retry waiting out its back-off).
+  func nextDueSeconds() throws -> Double {
+    let r = try ctx.pool.query("SELECT extract(epoch FROM min(run_at) - now()) AS s FROM jobs WHERE status = 'queued'").first
+    return r?.double("s") ?? pollSeconds
+  }
+
+  /// Jobs marked running whose worker is gone go back to the queue.
+  func rescue() throws {
+    let rescued = try ctx.pool.transaction { tx in
+      try tx.query(
+        """
+        UPDATE jobs SET status = 'queued', locked_by = NULL, updated_at = now()
+        WHERE id IN (
+          SELECT id FROM jobs WHERE status = 'running' AND locked_at < now() - make_interval(secs => \(rescueAfterSeconds))
+          FOR UPDATE SKIP LOCKED)
+        RETURNING id
+        """
+      ).rows
+    }
+    for r in rescued { ctx.logger.warning("job re-queued after its worker vanished", ["jobId": .orNull(r["id"])]) }
+  }
+
+  /// Claims one due job and runs it; false when there was none.
+  func runOne() throws -> Bool {
+    guard
+      let job = try ctx.pool.transaction({ tx in
+        try tx.one(
+          JobRow.select
+            + """
+             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= now() ORDER BY run_at, created_at
+                         LIMIT 1 FOR UPDATE SKIP LOCKED)
+            """
+        ).map(JobRow.init).map { job -> JobRow in
+          try tx.query(
+            """
+            UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = \(workerId), locked_at = now(), updated_at = now()
+            WHERE id = \(job.id)::uuid
+            """)
+          var j = job
+          j.attempts += 1
+          j.status = "running"
+          return j
+        }
+      })
+    else { return false }
+    let started = ContinuousClock.now
+    do {
+      let result = try ctx.pool.transaction { tx -> JSONValue in
+        // Ours only if nobody re-queued and re-claimed it meanwhile.
+        guard try tx.one("SELECT 1 FROM jobs WHERE id = \(job.id)::uuid AND status = 'running' AND locked_by = \(workerId) FOR UPDATE") != nil
+        else { return ["skipped": "claimed by another worker"] }
+        let result = try run(tx, job)
+        try tx.query(
+          """
+          UPDATE jobs SET status = 'done', result = \(result)::jsonb, last_error = NULL, finished_at = now(), updated_at = now(), locked_by = NULL
+          WHERE id = \(job.id)::uuid
+          """)
+        return result
+      }
+      let ms = Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000
+      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": "done"])
+      ctx.logger.info("job done", ["jobId": .string(job.id), "kind": .string(job.kind), "ms": .int(Int64(ms)), "result": result])
+    } catch {
+      let message = Self.describe(error)
+      let failed = job.attempts >= job.maxAttempts
+      // Exponential back-off with jitter: 2 s, 4 s, 8 s, … capped at 5 minutes.
+      let delay = min(300.0, pow(2, Double(job.attempts))) * Double.random(in: 0.8...1.2)
+      try ctx.pool.transaction { tx in
+        try tx.query(
+          """
+          UPDATE jobs SET status = \(failed ? "failed" : "queued"), last_error = \(message), locked_by = NULL, updated_at = now(),
+            run_at = now() + make_interval(secs => \(delay))
+          WHERE id = \(job.id)::uuid AND locked_by = \(workerId)
+          """)
+      }
+      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": failed ? "failed" : "retry"])
+      ctx.logger.warning(
+        "job failed", ["jobId": .string(job.id), "kind": .string(job.kind), "attempt": .int(job.attempts), "error": .string(message), "final": .bool(failed)])
+    }
+    return true
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let e = error as? JobError { return e.message }
+    if let e = error as? PGError { return "database error: \(e.description)" }
+    return String(describing: error)
+  }
+}
+
+/// A failure a job reports in its `lastError` (visible over RPC).
+struct JobError: Error {
+  let message: String
+  init(_ m: String) { message = m }
+}
