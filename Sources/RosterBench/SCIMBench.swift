@@ -160,7 +160,7 @@ enum SCIMBench {
           """
           WITH s AS (
             SELECT gen_random_uuid() AS uid, gen_random_uuid() AS mid, 'user' || i || '@w' || \(wid)::text || '.bench' AS email
-            FROM generate_series(\(from), \(to)) i
+            FROM generate_series(\(from)::int, \(to)::int) i
           ), u AS (
             INSERT INTO users (id, email, name) SELECT uid, email, 'Bench User' FROM s
           ), m AS (
