@@ -24,6 +24,7 @@ let package = Package(
     .target(name: "Sockets"),
     .target(name: "DNS"),
     .target(name: "HTTP1", dependencies: ["Sockets"]),
+    .target(name: "Mail", dependencies: ["JSON", "Sockets"]),
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
     // MARK: Shared runtime and storage
@@ -37,7 +38,9 @@ let package = Package(
       name: "DirectorySync",
       dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),
     .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
-    .target(name: "RosterApp", dependencies: ["Deprovisioning", "DirectorySync", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
+    .target(name: "Notifications", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
+    .target(
+      name: "RosterApp", dependencies: ["Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),

@@ -19,7 +19,8 @@ struct RoleSync: Sendable {
         coalesce((SELECT json_agg(json_build_object('role', g.role, 'priority', g.priority))
                   FROM scim_group_members gm JOIN scim_groups g ON g.id = gm.group_id
                   WHERE gm.member_id = m.id AND g.role IS NOT NULL), '[]') AS groups
-      FROM members m WHERE m.id = ANY(\(PGTextArray(memberIds))::uuid[]) AND m.status <> 'deleted'
+      FROM unnest(\(PGTextArray(memberIds))::uuid[]) AS ids(id) JOIN members m ON m.id = ids.id
+      WHERE m.status <> 'deleted'
       """
     ).rows
     let fallback = Role(rawValue: w.defaultRole) ?? .creator

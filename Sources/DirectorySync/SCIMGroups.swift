@@ -143,7 +143,10 @@ final class SCIMGroups: Sendable {
     let bad = unique.filter { !isUUIDText($0) }
     let found = Set(
       try tx.query(
-        "SELECT member_id FROM scim_users WHERE workspace_id = \(scope.workspaceId)::uuid AND member_id = ANY(\(PGTextArray(unique.filter(isUUIDText)))::uuid[])"
+        """
+        SELECT u.member_id FROM unnest(\(PGTextArray(unique.filter(isUUIDText)))::uuid[]) AS ids(id)
+        JOIN scim_users u ON u.member_id = ids.id WHERE u.workspace_id = \(scope.workspaceId)::uuid
+        """
       ).rows.compactMap { $0["member_id"] })
     let missing = bad + unique.filter { isUUIDText($0) && !found.contains($0) }
     guard missing.isEmpty else {
@@ -208,7 +211,10 @@ final class SCIMGroups: Sendable {
       case .remove(let ids):
         let valid = ids.map { $0.lowercased() }.filter(isUUIDText)
         let removed = try tx.query(
-          "DELETE FROM scim_group_members WHERE group_id = \(group)::uuid AND member_id = ANY(\(PGTextArray(valid))::uuid[]) RETURNING member_id"
+          """
+          DELETE FROM scim_group_members gm USING unnest(\(PGTextArray(valid))::uuid[]) AS ids(id)
+          WHERE gm.group_id = \(group)::uuid AND gm.member_id = ids.id RETURNING gm.member_id
+          """
         ).rows.compactMap { $0["member_id"] }
         touched.formUnion(removed)
       case .removeAll:

@@ -1,5 +1,6 @@
 import Deprovisioning
 import DirectorySync
+import Notifications
 import Policy
 import Provisioning
 import RosterRuntime
@@ -19,6 +20,7 @@ public enum Services {
     /// Seconds between background passes (0 disables them, for tests that drive them by hand).
     public var domainRecheckInterval: Double = 5
     public var deprovisioning = DeprovisioningService.Options()
+    public var notifications = NotificationsService.Options()
     public init() {}
   }
 
@@ -41,7 +43,9 @@ public enum Services {
       service.install()
       return service
     case "notifications":
-      return nil
+      let service = NotificationsService(host: host, options: options.notifications)
+      service.install()
+      return service
     default:
       throw StartupError("unknown process '\(process)'")
     }

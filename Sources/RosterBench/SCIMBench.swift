@@ -46,7 +46,9 @@ final class BenchHTTP: @unchecked Sendable {
       if l.lowercased() == "connection: close" { mustReconnect = true }
     }
     var out: [UInt8] = []
-    if let length {
+    if code == 204 || code == 304 {
+      return (code, out)
+    } else if let length {
       while out.count < length { out += try client.readSome(max: length - out.count) }
     } else {
       while true {

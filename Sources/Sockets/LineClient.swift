@@ -15,7 +15,7 @@ public final class LineClient {
   }
 
   public init(host: String, port: UInt16, timeoutSeconds: Double = 30) throws(SocketError) {
-    fd = try SocketCalls.connectTCP(host: host, port: port)
+    fd = try SocketCalls.connectTCP(host: host, port: port, timeoutSeconds: timeoutSeconds)
     SocketCalls.setTimeout(fd, option: SO_RCVTIMEO, seconds: timeoutSeconds)
     SocketCalls.setTimeout(fd, option: SO_SNDTIMEO, seconds: timeoutSeconds)
   }

@@ -127,13 +127,16 @@ public enum SocketCalls {
     return fd
   }
 
-  public static func connectTCP(host: String, port: UInt16) throws(SocketError) -> Int32 {
+  /// Connects over IPv4; `timeoutSeconds` bounds the connect itself (Linux
+  /// applies SO_SNDTIMEO to connect).
+  public static func connectTCP(host: String, port: UInt16, timeoutSeconds: Double = 10) throws(SocketError) -> Int32 {
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = port.bigEndian
     guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { throw SocketError("inet_pton", code: EINVAL, detail: host) }
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw SocketError("socket") }
+    setTimeout(fd, option: SO_SNDTIMEO, seconds: timeoutSeconds)
     let rc = withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }

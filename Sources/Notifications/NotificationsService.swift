@@ -1,0 +1,274 @@
+import Foundation
+import JSON
+import JSONRPC
+import Mail
+import Postgres
+import RosterRuntime
+import RosterStore
+import ServiceKit
+import Synchronization
+
+/// A notification row.
+struct NotificationRow {
+  var id: String
+  var template: String
+  var to: String
+  var data: [String: JSONValue]
+  var workspaceId: String?
+  var status: String
+  var attempts: Int64
+  var lastError: String?
+  var messageId: String
+  var createdAt: String?
+  var sentAt: String?
+  var nextAttemptAt: String?
+
+  static let select: SQL = """
+    SELECT id, template, to_address, data, workspace_id, status, attempts, last_error, message_id, created_at, sent_at, next_attempt_at
+    FROM notifications
+    """
+
+  init(_ r: PGRow) throws {
+    id = try r.string("id")
+    template = try r.string("template")
+    to = try r.string("to_address")
+    data = try r.json("data").objectValue ?? [:]
+    workspaceId = r["workspace_id"]
+    status = try r.string("status")
+    attempts = try r.int("attempts")
+    lastError = r["last_error"]
+    messageId = try r.string("message_id")
+    createdAt = r.time("created_at")
+    sentAt = r.time("sent_at")
+    nextAttemptAt = r.time("next_attempt_at")
+  }
+
+  /// As shown over RPC: secrets (a single-use link) never leave the outbox.
+  var json: JSONValue {
+    var shown = data
+    for f in Templates.secretFields where shown[f] != nil { shown[f] = "[redacted]" }
+    return [
+      "id": .string(id), "template": .string(template), "to": .string(to), "status": .string(status), "attempts": .int(attempts),
+      "lastError": .orNull(lastError), "messageId": .string(messageId), "workspaceId": .orNull(workspaceId), "createdAt": .orNull(createdAt),
+      "sentAt": .orNull(sentAt), "nextAttemptAt": status == "pending" ? .orNull(nextAttemptAt) : .null, "data": .object(shown),
+    ]
+  }
+}
+
+/// The notifications process: delivers the outbox over SMTP (N1, N2).
+public final class NotificationsService: Sendable {
+  public struct Options: Sendable {
+    public var senderThreads = 2
+    public var pollSeconds: Double = 2
+    /// First retry delay; doubles per attempt up to `maxBackoffSeconds`.
+    public var baseBackoffSeconds: Double = 5
+    public var maxBackoffSeconds: Double = 600
+    public init() {}
+  }
+
+  let ctx: ServiceContext
+  let options: Options
+  let stopping = Atomic<Bool>(false)
+  let wake = DispatchSemaphore(value: 0)
+  let finished = DispatchSemaphore(value: 0)
+  let listener: PGListener
+
+  public init(host: ProcessHost, options: Options = Options()) {
+    ctx = ServiceContext(host: host)
+    self.options = options
+    let wake = self.wake
+    let n = options.senderThreads
+    listener = PGListener(config: host.pgConfig, channels: [Outbox.channel]) { _, _ in
+      for _ in 0..<n { wake.signal() }
+    }
+  }
+
+  public func install(deliver: Bool = true) {
+    ctx.host.metrics.describe("roster_notifications_sent_total", type: "counter", help: "emails accepted by the relay")
+    ctx.host.metrics.describe("roster_notifications_attempts_total", type: "counter", help: "delivery attempts by outcome")
+    ctx.host.metrics.describe("roster_outbox_latency_seconds", type: "histogram", help: "from enqueue to accepted by the relay")
+    ctx.host.dispatcher.register(methods())
+    let pool = ctx.pool
+    ctx.host.metrics.addCollector {
+      guard let r = try? pool.query(
+        """
+        SELECT count(*) FILTER (WHERE status = 'pending') AS pending, count(*) FILTER (WHERE status = 'failed') AS failed,
+               coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS oldest
+        FROM notifications
+        """
+      ).first else { return [] }
+      return [
+        .init("roster_outbox_pending", "emails waiting to be delivered", [], r.double("pending") ?? 0),
+        .init("roster_outbox_failed", "emails the relay refused for good (notification.retry)", [], r.double("failed") ?? 0),
+        .init("roster_outbox_oldest_pending_seconds", "age of the oldest undelivered email", [], r.double("oldest") ?? 0),
+      ]
+    }
+    guard deliver else { return }
+    listener.start()
+    for n in 0..<options.senderThreads {
+      let t = Thread { [self] in
+        defer { self.finished.signal() }
+        self.senderLoop()
+      }
+      t.name = "smtp-sender-\(n)"
+      t.start()
+    }
+    ctx.host.onStop("outbox senders") { [self] in
+      guard !self.stopping.exchange(true, ordering: .relaxed) else { return }
+      for _ in 0..<self.options.senderThreads { self.wake.signal() }
+      for _ in 0..<self.options.senderThreads { self.finished.wait() }
+      self.listener.stop()
+    }
+  }
+
+  // MARK: Delivery
+
+  private func senderLoop() {
+    let smtp = SMTPClient(host: ctx.config.smtpHost, port: ctx.config.smtpPort, heloName: ctx.mailDomain)
+    defer { smtp.close() }
+    while !stopping.load(ordering: .relaxed) {
+      var sent = false
+      do {
+        sent = try deliverOne(smtp)
+      } catch {
+        ctx.logger.warning("outbox pass failed", ["error": .string(String(describing: error))])
+      }
+      if !sent {
+        let due = (try? nextDueSeconds()) ?? options.pollSeconds
+        _ = wake.wait(timeout: .now() + min(options.pollSeconds, max(0.05, due)))
+      }
+    }
+  }
+
+  func nextDueSeconds() throws -> Double {
+    try ctx.pool.query("SELECT extract(epoch FROM min(next_attempt_at) - now()) AS s FROM notifications WHERE status = 'pending'").first?
+      .double("s") ?? options.pollSeconds
+  }
+
+  /// Claims one due email (its row stays locked while the relay is talked
+  /// to, so no other sender takes it) and records the outcome. A crash
+  /// mid-way leaves it pending: it is sent again with the same Message-ID.
+  func deliverOne(_ smtp: SMTPClient) throws -> Bool {
+    try ctx.pool.transaction { tx -> Bool in
+      guard
+        let n = try tx.one(
+          NotificationRow.select
+            + " WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+        ).map(NotificationRow.init)
+      else { return false }
+      let outcome: SMTPOutcome
+      do {
+        let rendered = try Templates.render(n.template, data: n.data)
+        let message = MailMessage(
+          from: ctx.config.mailFrom, to: n.to, subject: rendered.subject, text: rendered.text, messageId: n.messageId, date: Date())
+        outcome = smtp.send(from: ctx.config.mailFrom, to: [n.to], message: message.render())
+      } catch {
+        outcome = .permanent("cannot render template \(n.template): \(error)")
+      }
+      switch outcome {
+      case .accepted:
+        var scrubbed = n.data
+        for f in Templates.secretFields where scrubbed[f] != nil { scrubbed[f] = "[sent]" }
+        let row = try tx.one(
+          """
+          UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL, updated_at = now(),
+            data = \(JSONValue.object(scrubbed))::jsonb
+          WHERE id = \(n.id)::uuid RETURNING extract(epoch FROM now() - created_at) AS latency
+          """)
+        ctx.host.metrics.increment("roster_notifications_sent_total", ["template": n.template])
+        ctx.host.metrics.increment("roster_notifications_attempts_total", ["outcome": "accepted"])
+        ctx.host.metrics.observe("roster_outbox_latency_seconds", [:], row?.double("latency") ?? 0)
+        ctx.logger.info("email sent", ["id": .string(n.id), "template": .string(n.template)])
+      case .temporary(let why):
+        // A relay that is down delays mail, never drops it: no attempt limit.
+        let delay = min(options.maxBackoffSeconds, options.baseBackoffSeconds * pow(2, Double(min(n.attempts, 20))))
+          * Double.random(in: 0.9...1.1)
+        try tx.query(
+          """
+          UPDATE notifications SET attempts = attempts + 1, last_error = \(why), updated_at = now(),
+            next_attempt_at = now() + make_interval(secs => \(delay))
+          WHERE id = \(n.id)::uuid
+          """)
+        ctx.host.metrics.increment("roster_notifications_attempts_total", ["outcome": "temporary"])
+        ctx.logger.warning("email deferred", ["id": .string(n.id), "error": .string(why), "retryInSeconds": .int(Int64(delay))])
+      case .permanent(let why):
+        try tx.query(
+          "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = \(why), updated_at = now() WHERE id = \(n.id)::uuid")
+        ctx.host.metrics.increment("roster_notifications_attempts_total", ["outcome": "permanent"])
+        ctx.logger.warning("email refused by the relay", ["id": .string(n.id), "error": .string(why)])
+      }
+      return true
+    }
+  }
+
+  // MARK: Methods
+
+  func methods() -> [MethodSpec] {
+    [
+      MethodSpec(
+        "notification.enqueue", summary: "Queues an email from a template (delivered by this process with retries).",
+        params: [ParamSpec("template", .enumeration(Templates.names)), ParamSpec("to", .email), ParamSpec("data", .anyObject), .optional("workspaceId", .uuid)],
+        result: "Notification"
+      ) { p, _ in
+        let template = try p.string("template")
+        let data = try p.object("data")
+        do { _ = try Templates.render(template, data: data) } catch let e as Templates.MissingData {
+          throw RPCError.invalidParam("data", "Template \(template) needs data fields: \(e.fields.joined(separator: ", ")).", reason: "missing_template_data")
+        }
+        return try self.ctx.pool.transaction { tx in
+          let id = try self.ctx.enqueueMail(tx, template: template, to: try p.string("to"), data: .object(data), workspaceId: p.optionalID("workspaceId"))
+          return try tx.one(NotificationRow.select + " WHERE id = \(id)::uuid").map(NotificationRow.init)!.json
+        }
+      },
+      MethodSpec(
+        "notification.list", summary: "Emails, newest first.",
+        params: [.optional("status", .enumeration(["pending", "sent", "failed"])), .optional("workspaceId", .uuid), .optional("template", .enumeration(Templates.names)), .limit],
+        result: "{notifications}"
+      ) { p, _ in
+        var q = NotificationRow.select + " WHERE true"
+        if let s = p.optionalString("status") { q.append(" AND status = \(s)") }
+        if let w = p.optionalID("workspaceId") { q.append(" AND workspace_id = \(w)::uuid") }
+        if let t = p.optionalString("template") { q.append(" AND template = \(t)") }
+        q.append(" ORDER BY created_at DESC, id LIMIT \(p.limit())")
+        return ["notifications": .array(try self.ctx.pool.query(q).rows.map { try NotificationRow($0).json })]
+      },
+      MethodSpec("notification.get", summary: "One email.", params: [ParamSpec("id", .uuid)], result: "Notification") { p, _ in
+        guard let r = try self.ctx.pool.query(NotificationRow.select + " WHERE id = \(try p.id("id"))::uuid").first else {
+          throw RPCError.notFound("Notification", reason: "notification_not_found")
+        }
+        return try NotificationRow(r).json
+      },
+      MethodSpec(
+        "notification.retry", summary: "Sends a failed email again now (same Message-ID).", params: [ParamSpec("id", .uuid), .actor],
+        result: "Notification"
+      ) { p, c in
+        try self.ctx.pool.transaction { tx in
+          guard let n = try tx.one(NotificationRow.select + " WHERE id = \(try p.id("id"))::uuid FOR UPDATE").map(NotificationRow.init) else {
+            throw RPCError.notFound("Notification", reason: "notification_not_found")
+          }
+          let actor = try self.ctx.resolveActor(p, workspaceId: n.workspaceId, context: c, tx: tx)
+          guard n.status == "failed" else {
+            throw RPCError.conflict("notification_not_failed", "Only a failed email can be retried; this one is \(n.status).")
+          }
+          try tx.query(
+            "UPDATE notifications SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(n.id)::uuid")
+          try tx.query("SELECT pg_notify('roster_outbox', \(n.id))")
+          try AuditLog.record(tx, workspaceId: n.workspaceId, actor: actor, action: "notification.retry", targetType: "notification", targetId: n.id)
+          return try tx.one(NotificationRow.select + " WHERE id = \(n.id)::uuid").map(NotificationRow.init)!.json
+        }
+      },
+      MethodSpec(
+        "notification.preview", summary: "Renders a template with data, without sending.",
+        params: [ParamSpec("template", .enumeration(Templates.names)), ParamSpec("data", .anyObject)], result: "{subject, text}"
+      ) { p, _ in
+        let template = try p.string("template")
+        do {
+          let r = try Templates.render(template, data: try p.object("data"))
+          return ["subject": .string(r.subject), "text": .string(r.text)]
+        } catch let e as Templates.MissingData {
+          throw RPCError.invalidParam("data", "Template \(template) needs data fields: \(e.fields.joined(separator: ", ")).", reason: "missing_template_data")
+        }
+      },
+    ]
+  }
+}
