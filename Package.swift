@@ -55,7 +55,9 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
-    .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Postgres", "RosterTestSupport", "SCIM"]),
+    .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport"]),
+    .testTarget(
+      name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Mail", "Postgres", "RosterStore", "RosterTestSupport", "SCIM"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -70,7 +70,7 @@ public enum MIME {
           encoded += String(format: "=%02X", c)
         }
       }
-      if current.count + encoded.count > 75 - 12 {
+      if current.count + encoded.count > 45 {  // keeps "Name: =?UTF-8?Q?…?=" well under 76
         words.append(current)
         current = ""
       }

@@ -74,3 +74,59 @@ public final class TestDNS: @unchecked Sendable {
     }
   }
 }
+
+/// The aiosmtpd test server (Tests/Support/peers/smtp_server.py) on loopback:
+/// stores every message, and can refuse recipients with scripted replies.
+public final class TestSMTP: @unchecked Sendable {
+  public let port: UInt16
+  public let dir: String
+  private var process: Spawned?
+  private let lock = NSLock()
+
+  public init(port: UInt16 = freeLoopbackPort(), start: Bool = true) throws {
+    self.port = port
+    dir = try TestFiles.makeTempDirectory(prefix: "roster-smtp")
+    try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/rules.json"))
+    if start { try self.start() }
+  }
+
+  deinit { stop() }
+
+  public var url: String { "smtp://127.0.0.1:\(port)" }
+
+  public func start() throws {
+    let log = dir + "/server-\(UInt32.random(in: 0...UInt32.max)).log"
+    let p = try TestProcess.start(
+      [TestFiles.python, TestFiles.repositoryRoot + "/Tests/Support/peers/smtp_server.py", String(port), dir + "/mail", dir + "/rules.json"],
+      output: log)
+    lock.withLock { process = p }
+    let ready = TestProcess.waitUntil(timeout: 15) {
+      ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready")
+    }
+    if !ready {
+      p.stop()
+      throw TestError("the SMTP test server did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+  }
+
+  public func stop() {
+    let p = lock.withLock { () -> Spawned? in
+      let p = process
+      process = nil
+      return p
+    }
+    p?.stop()
+  }
+
+  /// Scripted replies per recipient (see smtp_server.py).
+  public func setRules(_ rules: [String: JSONValue]) throws {
+    try Data(JSONWriter.string(.object(rules)).utf8).write(to: URL(fileURLWithPath: dir + "/rules.tmp"))
+    rename(dir + "/rules.tmp", dir + "/rules.json")
+  }
+
+  /// Every stored message, oldest first, as raw text.
+  public func messages() -> [String] {
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/mail")) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    return files.compactMap { try? String(contentsOfFile: dir + "/mail/" + $0, encoding: .utf8) }
+  }
+}
