@@ -2,7 +2,7 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|scim|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -56,4 +56,22 @@ if [ "$suite" = scim ] || [ "$suite" = all ]; then
   "$BIN/roster-bench" scim-lookup "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" 100000,1000000 "$seconds"
   echo; echo "## One PATCH adding 10,000 members to a group"
   "$BIN/roster-bench" scim-patch "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" 10000
+fi
+if [ "$suite" = deprov ] || [ "$suite" = all ]; then
+  start deprovisioning
+  echo; echo "## Deprovisioning: a 100,000-item transfer, and SCIM active:false → job done"
+  "$BIN/roster-bench" deprov "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/deprovisioning.sock" "$RUN/scim.sock" 100000 200
+fi
+if [ "$suite" = outbox ] || [ "$suite" = all ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
+  fi
+  sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  .venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$sport" -c aiosmtpd.handlers.Sink >"$RUN/smtp-sink.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
+  export ROSTER_SMTP_URL="smtp://127.0.0.1:$sport"
+  start notifications
+  echo; echo "## Email outbox to a local SMTP sink (aiosmtpd)"
+  "$BIN/roster-bench" outbox "$ROSTER_DATABASE_URL" "$RUN/notifications.sock" 2000
 fi

@@ -74,7 +74,9 @@ fi
 if ! "${AS_PG[@]}" "$(pgbin pg_ctl)" -D "$PGDATA" status >/dev/null 2>&1; then
   log "starting PostgreSQL (socket in $PGSOCK)"
   touch "$LOGS/postgres.log"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$LOGS/postgres.log"
-  "${AS_PG[@]}" "$(pgbin pg_ctl)" -D "$PGDATA" -l "$LOGS/postgres.log" -o "-k $PGSOCK -c listen_addresses='' -p $PGPORT" -w start >/dev/null
+  # Modest settings for a developer machine; size them for production (docs/operations.md).
+  "${AS_PG[@]}" "$(pgbin pg_ctl)" -D "$PGDATA" -l "$LOGS/postgres.log" \
+    -o "-k $PGSOCK -c listen_addresses='' -p $PGPORT -c shared_buffers=512MB -c max_wal_size=2GB -c wal_compression=on" -w start >/dev/null
 fi
 psql_() { "$(pgbin psql)" -h "$PGSOCK" -p $PGPORT -U postgres -qAt "$@"; }
 if [ "$(psql_ -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'roster'")" != "1" ]; then

@@ -102,7 +102,7 @@ extension ProvisioningService {
       SELECT n.id, 'sso_live', n.email,
              jsonb_build_object('workspaceName', \(w.name)::text, 'name', n.name, 'signInUrl', \(signInUrl)::text),
              \(w.id)::uuid, '<' || n.id::text || '@' || \(ctx.mailDomain)::text || '>'
-      FROM (SELECT gen_random_uuid() AS id, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id
+      FROM (SELECT roster_uuid7() AS id, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id
             WHERE m.workspace_id = \(w.id)::uuid AND m.status = 'active') n
       """)
     try tx.query("SELECT pg_notify('roster_outbox', 'batch')")

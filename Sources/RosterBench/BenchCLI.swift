@@ -10,6 +10,8 @@ enum BenchCLI {
       roster-bench scim-create CONNINFO RPC_SOCKET SCIM_SOCKET SCIM2_SERVER_PORT|- [SECONDS]
       roster-bench scim-lookup CONNINFO RPC_SOCKET SCIM_SOCKET SIZE[,SIZE…] [SECONDS]
       roster-bench scim-patch CONNINFO RPC_SOCKET SCIM_SOCKET [MEMBERS]
+      roster-bench deprov CONNINFO PROV_SOCKET DEPROV_SOCKET SCIM_SOCKET [ITEMS] [SAMPLES]
+      roster-bench outbox CONNINFO NOTIFICATIONS_SOCKET [COUNT]
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -32,6 +34,12 @@ enum BenchCLI {
           seconds: Double(args.count > 5 ? args[5] : "5") ?? 5)
       case "scim-patch" where args.count >= 4:
         try SCIMBench.bigPatch(conninfo: args[1], rpcSocket: args[2], scimSocket: args[3], members: Int(args.count > 4 ? args[4] : "10000") ?? 10_000)
+      case "deprov" where args.count >= 5:
+        try JobBench.deprovisioning(
+          conninfo: args[1], provisioning: args[2], deprovisioning: args[3], scim: args[4], items: Int(args.count > 5 ? args[5] : "100000") ?? 100_000,
+          samples: Int(args.count > 6 ? args[6] : "200") ?? 200)
+      case "outbox" where args.count >= 3:
+        try JobBench.outbox(conninfo: args[1], notifications: args[2], count: Int(args.count > 3 ? args[3] : "2000") ?? 2000)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

@@ -161,7 +161,7 @@ enum SCIMBench {
         try tx.query(
           """
           WITH s AS (
-            SELECT gen_random_uuid() AS uid, gen_random_uuid() AS mid, 'user' || i || '@w' || \(wid)::text || '.bench' AS email
+            SELECT roster_uuid7() AS uid, roster_uuid7() AS mid, 'user' || i || '@w' || \(wid)::text || '.bench' AS email
             FROM generate_series(\(from)::int, \(to)::int) i
           ), u AS (
             INSERT INTO users (id, email, name) SELECT uid, email, 'Bench User' FROM s
