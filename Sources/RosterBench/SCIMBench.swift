@@ -125,6 +125,38 @@ enum SCIMBench {
       roster.append(rps)
     }
     rows.append(["Roster POST /Users (scim.sock)", fmt(roster[0], 0), fmt(roster[1], 0)])
+    // The same writes as Roster's single statement, sent straight to PostgreSQL:
+    // the ceiling for this data model (user, membership, SCIM row, event, audit entry).
+    let (cw, _) = try directory(rpcSocket: rpcSocket, name: "ceiling\(getpid())")
+    let probe = PGConnection(config: PGConfig(conninfo: conninfo))
+    let cd = try probe.query("SELECT id FROM directories WHERE workspace_id = \(cw)::uuid").first!.string("id")
+    probe.close()
+    var ceiling: [Double] = []
+    for clients in [1, 8] {
+      let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
+        let box = UncheckedBox(PGConnection(config: PGConfig(conninfo: conninfo)))
+        return {
+          let email = "c\(counter.next())-\(run)@ceiling.bench"
+          let doc = JSONValue.object(["emails": [["value": .string(email), "primary": true]], "active": true])
+          try box.value.query(
+            """
+            WITH w AS (SELECT id, sso_default_role FROM workspaces WHERE id = \(cw)::uuid),
+            u AS (INSERT INTO users (email, name) VALUES (\(email), 'Bench') RETURNING id),
+            m AS (INSERT INTO members (workspace_id, user_id, role, role_source, status, joined)
+                  SELECT w.id, u.id, w.sso_default_role, 'default', 'active', 'scim' FROM w, u RETURNING id, role),
+            s AS (INSERT INTO scim_users (member_id, workspace_id, directory_id, user_name, active, email_values, resource)
+                  SELECT m.id, \(cw)::uuid, \(cd)::uuid, \(email), true, ARRAY[\(email)], \(doc)::jsonb FROM m RETURNING member_id),
+            e AS (INSERT INTO events (type, workspace_id, member_id, data) SELECT 'member.created', \(cw)::uuid, m.id, '{}'::jsonb FROM m),
+            a AS (INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
+                  SELECT \(cw)::uuid, '{}'::jsonb, 'bench', 'member', m.id::text, \(doc)::jsonb FROM m)
+            SELECT member_id FROM s
+            """)
+        }
+      }
+      ceiling.append(rps)
+    }
+    rows.append(["the same writes as one SQL statement, no HTTP (ceiling)", fmt(ceiling[0], 0), fmt(ceiling[1], 0)])
+    print("Roster / ceiling of its own writes: \(fmt(100 * roster[0] / ceiling[0], 0))% (1 client), \(fmt(100 * roster[1] / ceiling[1], 0))% (8 clients)")
     if let port = scim2ServerPort {
       var ref: [Double] = []
       for clients in [1, 8] {
