@@ -51,7 +51,7 @@ let package = Package(
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
-    .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster"]),
+    .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster", "JSON"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),

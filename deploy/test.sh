@@ -47,3 +47,6 @@ swift build --build-tests
 log "running the tests"
 export ROSTER_TEST_PYTHON="$PWD/.venv/bin/python"
 swift test --skip-build "$@"
+
+log "checking the container recipe without a Docker engine"
+PYTHON="$PWD/.venv/bin/python" deploy/container-check.sh

@@ -3,7 +3,7 @@
 # The role is read from PID 1's command line (the entrypoint execs roster ROLE).
 set -eu
 roster="${ROSTER_BIN:-/usr/local/bin/roster}"
-role="$(tr '\0' '\n' < /proc/1/cmdline 2>/dev/null | sed -n 2p)"
+role="${ROSTER_ROLE:-$(tr '\0' '\n' < /proc/1/cmdline 2>/dev/null | sed -n 2p)}"
 case "$role" in
   provisioning|deprovisioning|notifications)
     out="$("$roster" call "$role" system.health)" || exit 1

@@ -5,8 +5,8 @@
 #   image/install.sh [ROOT]      (ROOT defaults to /)
 set -euo pipefail
 root="${1:-/}"
-if ! getent group roster >/dev/null; then groupadd --system --gid 10001 roster; fi
+if ! getent group roster >/dev/null; then groupadd --gid 10001 roster; fi
 if ! id roster >/dev/null 2>&1; then
-  useradd --system --uid 10001 --gid roster --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin roster
+  useradd --uid 10001 --gid roster --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin roster
 fi
 install -d -o roster -g roster -m 0750 "$root/run/roster"

@@ -1,0 +1,50 @@
+import Foundation
+import JSON
+import RosterTestSupport
+import Testing
+
+/// The container entrypoint and the metrics operators scrape.
+@Suite struct OperationsTests {
+  @Test func entrypointRejectsAnUnknownRoleClearly() throws {
+    let dir = try TestFiles.makeTempDirectory(prefix: "roster-entry")
+    var env = ProcessInfo.processInfo.environment
+    env["ROSTER_BIN"] = TestFiles.rosterBinary
+    let entry = TestFiles.repositoryRoot + "/deploy/image/entrypoint.sh"
+    let bad = try TestProcess.start([entry, "bogus"], environment: env, output: dir + "/bad.log")
+    #expect(bad.wait() == 2)
+    #expect(((try? String(contentsOfFile: dir + "/bad.log", encoding: .utf8)) ?? "").contains("unknown role 'bogus'"))
+    let none = try TestProcess.start([entry], environment: env, output: dir + "/none.log")
+    #expect(none.wait() == 2)
+    let version = try TestProcess.start([entry, "version"], environment: env, output: dir + "/version.log")
+    #expect(version.wait() == 0)
+    #expect(((try? String(contentsOfFile: dir + "/version.log", encoding: .utf8)) ?? "").hasPrefix("0."))
+  }
+
+  @Test func everyProcessExportsItsMetrics() throws {
+    let db = try TestPostgres.shared.freshDatabase()
+    let run = try TestFiles.makeTempDirectory(prefix: "roster-metrics")
+    let p = try RunningProcess("provisioning", database: db, runDir: run, environment: ["ROSTER_SCIM_METRICS": "true"])
+    let d = try RunningProcess("deprovisioning", database: db, runDir: run)
+    let n = try RunningProcess("notifications", database: db, runDir: run, environment: ["ROSTER_SMTP_URL": "smtp://127.0.0.1:9"])
+    defer { p.stop(); d.stop(); n.stop() }
+    let provisioning = try p.client().call("system.metrics")["text"]?.stringValue ?? ""
+    #expect(provisioning.contains("roster_database_up 1"))
+    #expect(provisioning.contains("roster_database_reconnects"))
+    let jobs = try d.client().call("system.metrics")["text"]?.stringValue ?? ""
+    for name in ["roster_jobs_queued", "roster_jobs_running", "roster_jobs_failed", "roster_jobs_oldest_age_seconds"] {
+      #expect(jobs.contains("# TYPE \(name) gauge"), "\(name)")
+    }
+    let outbox = try n.client().call("system.metrics")["text"]?.stringValue ?? ""
+    for name in ["roster_outbox_pending", "roster_outbox_failed", "roster_outbox_oldest_pending_seconds"] {
+      #expect(outbox.contains("# TYPE \(name) gauge"), "\(name)")
+    }
+    // SCIM requests by status, served on the SCIM listener as well.
+    let http = try TestHTTP(socket: run + "/scim.sock")
+    #expect(try http.request("GET", "/scim/v2/Users").status == 401)
+    let scraped = try http.request("GET", "/metrics")
+    #expect(scraped.status == 200)
+    let text = String(decoding: scraped.body, as: UTF8.self)
+    #expect(text.contains("roster_scim_requests_total{method=\"GET\",status=\"401\"} 1"))
+    #expect(text.contains("# TYPE roster_rpc_request_duration_seconds histogram"))
+  }
+}
