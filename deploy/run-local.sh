@@ -92,7 +92,7 @@ export ROSTER_SCIM_METRICS="${ROSTER_SCIM_METRICS:-true}"
 if [ -z "${ROSTER_SMTP_URL:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
   # A local mail sink (from the test command's virtualenv): every email lands in .local/mail.
   if ! { [ -f "$LOCAL/smtp-sink.pid" ] && kill -0 "$(cat "$LOCAL/smtp-sink.pid")" 2>/dev/null; }; then
-    mkdir -p "$LOCAL/mail"
+    mkdir -p "$LOCAL/mail/tmp" "$LOCAL/mail/new" "$LOCAL/mail/cur"  # a Maildir
     nohup "$ROOT/.venv/bin/python" -m aiosmtpd -n -l 127.0.0.1:2525 -c aiosmtpd.handlers.Mailbox "$LOCAL/mail" >"$LOGS/smtp-sink.log" 2>&1 &
     echo $! > "$LOCAL/smtp-sink.pid"
   fi

@@ -38,6 +38,15 @@ extension ProvisioningService {
       MethodSpec(
         "domain.remove", summary: "Removes a domain. Operators only (D5); audited.", params: domainParams + [.actor], result: "Domain"
       ) { p, c in try self.removeDomain(p, c) },
+      MethodSpec(
+        "domain.listPending", summary: "Pending domains across all workspaces, soonest re-check first (for operators).",
+        params: [.limit], result: "{domains}"
+      ) { p, _ in
+        let rows = try self.ctx.pool.query(
+          DomainRow.select + " WHERE status = 'pending' ORDER BY next_check_at NULLS LAST, created_at LIMIT \(p.limit())"
+        ).rows
+        return ["domains": .array(try rows.map { try DomainRow($0).json })]
+      },
     ]
   }
 
