@@ -15,7 +15,7 @@ let package = Package(
     .target(name: "JSON"),
     .target(name: "JSONRPC", dependencies: ["JSON"]),
     .target(name: "Crypto"),
-    .target(name: "Policy", resources: [.copy("Resources")]),
+    .target(name: "Policy", dependencies: ["JSON"], resources: [.copy("Resources")]),
     .target(name: "SCIM", dependencies: ["JSON"]),
 
     // MARK: Transports and system access
@@ -43,7 +43,7 @@ let package = Package(
       name: "RosterApp", dependencies: ["Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
 
     // MARK: The executable
-    .executableTarget(name: "roster", dependencies: ["RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Postgres"]),
+    .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
 
     .executableTarget(name: "RosterBench", dependencies: ["JSON", "Sockets", "RosterRuntime", "Postgres"]),
 
@@ -51,7 +51,7 @@ let package = Package(
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
-    .testTarget(name: "PlatformTests", dependencies: ["RosterTestSupport", "roster", "JSON"]),
+    .testTarget(name: "PlatformTests", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),

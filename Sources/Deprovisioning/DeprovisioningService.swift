@@ -147,12 +147,7 @@ public final class DeprovisioningService: Sendable {
           throw RPCError.conflict("already_deprovisioned", "This member has already been removed.")
         }
         try TargetProtection.check(w, memberId: m.id, attempt: .deactivate)
-        if m.role == "admin" && m.status == "active" {
-          let admins = try tx.one("SELECT count(*) AS n FROM members WHERE workspace_id = \(wid)::uuid AND role = 'admin' AND status = 'active'")!
-          if try admins.int("n") <= 1 {
-            throw RPCError.conflict("last_admin", "This is the workspace's last active admin; make someone else an admin first.")
-          }
-        }
+        try AdminGuard.ensureNotLastAdmin(tx, member: m)
         let jobId = try Lifecycle.deactivate(tx, member: m, actor: actor, reason: "removed_by_admin")
         return try tx.one(JobRow.select + " WHERE id = \(jobId)::uuid").map(JobRow.init)!.json
       }

@@ -51,7 +51,7 @@ struct SCIMGroupRow {
   }
 }
 
-final class SCIMGroups: Sendable {
+final class SCIMGroups: SCIMResourceEndpoints, Sendable {
   let ctx: ServiceContext
   let normalizer = ResourceNormalizer(kind: .group)
   let patcher = PatchEngine(kind: .group, externalMembers: true)
@@ -60,29 +60,6 @@ final class SCIMGroups: Sendable {
   init(ctx: ServiceContext) {
     self.ctx = ctx
     roles = RoleSync(ctx: ctx)
-  }
-
-  func route(_ r: SCIMRequest, parts: [String], scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
-    switch parts.count {
-    case 0:
-      try router.only(r, ["GET", "POST"], true)
-      if r.method == "POST" { return try create(r, scope: scope, router: router) }
-      return try list(r, scope: scope, router: router, searchBody: nil)
-    case 1 where parts[0].lowercased() == ".search":
-      try router.only(r, ["POST"], true)
-      return try list(r, scope: scope, router: router, searchBody: try router.body(r))
-    case 1:
-      try router.only(r, ["GET", "PUT", "PATCH", "DELETE"], true)
-      let id = parts[0].lowercased()
-      switch r.method {
-      case "PUT": return try replace(r, id: id, scope: scope, router: router)
-      case "PATCH": return try patch(r, id: id, scope: scope, router: router)
-      case "DELETE": return try delete(id: id, scope: scope)
-      default: return try get(r, id: id, scope: scope, router: router)
-      }
-    default:
-      throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.")
-    }
   }
 
   func load(_ tx: PGTransaction, id: String, scope: DirectoryScope, forUpdate: Bool = false) throws -> SCIMGroupRow {
@@ -303,7 +280,7 @@ final class SCIMGroups: Sendable {
     return router.json(200, projection.apply(g.json(members: m, location: router.location), kind: .group), headers: [("ETag", SCIMRouter.etag(g.version))])
   }
 
-  func delete(id: String, scope: DirectoryScope) throws -> SCIMResponse {
+  func delete(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
     try ctx.pool.transaction { tx in
       let current = try load(tx, id: id, scope: scope, forUpdate: true)
       let members = try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(id)::uuid").rows.compactMap { $0["member_id"] }

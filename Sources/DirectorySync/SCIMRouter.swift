@@ -261,3 +261,39 @@ extension SCIMResponse {
     return ["status": .int(Int64(status)), "headers": .object(h), "body": status == 204 ? .null : (body ?? .null)]
   }
 }
+
+/// The endpoints of one resource type (/Users, /Groups).
+protocol SCIMResourceEndpoints {
+  func create(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse
+  func list(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter, searchBody: JSONValue?) throws -> SCIMResponse
+  func get(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse
+  func replace(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse
+  func patch(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse
+  func delete(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse
+}
+
+extension SCIMResourceEndpoints {
+  /// `/`, `/.search` and `/{id}` with the methods each allows (405 otherwise).
+  func route(_ r: SCIMRequest, parts: [String], scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
+    switch parts.count {
+    case 0:
+      try router.only(r, ["GET", "POST"], true)
+      if r.method == "POST" { return try create(r, scope: scope, router: router) }
+      return try list(r, scope: scope, router: router, searchBody: nil)
+    case 1 where parts[0].lowercased() == ".search":
+      try router.only(r, ["POST"], true)
+      return try list(r, scope: scope, router: router, searchBody: try router.body(r))
+    case 1:
+      try router.only(r, ["GET", "PUT", "PATCH", "DELETE"], true)
+      let id = parts[0].lowercased()
+      switch r.method {
+      case "PUT": return try replace(r, id: id, scope: scope, router: router)
+      case "PATCH": return try patch(r, id: id, scope: scope, router: router)
+      case "DELETE": return try delete(r, id: id, scope: scope, router: router)
+      default: return try get(r, id: id, scope: scope, router: router)
+      }
+    default:
+      throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.")
+    }
+  }
+}

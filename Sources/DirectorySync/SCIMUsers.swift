@@ -65,7 +65,7 @@ struct SCIMUserRow {
   }
 }
 
-final class SCIMUsers: Sendable {
+final class SCIMUsers: SCIMResourceEndpoints, Sendable {
   let ctx: ServiceContext
   let normalizer = ResourceNormalizer(kind: .user)
   let patcher = PatchEngine(kind: .user)
@@ -75,32 +75,6 @@ final class SCIMUsers: Sendable {
     self.ctx = ctx
     roles = RoleSync(ctx: ctx)
   }
-
-  func route(_ r: SCIMRequest, parts: [String], scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
-    switch parts.count {
-    case 0:
-      try router.only(r, ["GET", "POST"], true)
-      if r.method == "POST" { return try create(r, scope: scope, router: router) }
-      return try list(r, scope: scope, router: router, searchBody: nil)
-    case 1 where parts[0].lowercased() == ".search":
-      try router.only(r, ["POST"], true)
-      let body = try router.body(r)
-      return try list(r, scope: scope, router: router, searchBody: body)
-    case 1:
-      try router.only(r, ["GET", "PUT", "PATCH", "DELETE"], true)
-      let id = parts[0].lowercased()
-      switch r.method {
-      case "PUT": return try replace(r, id: id, scope: scope, router: router)
-      case "PATCH": return try patch(r, id: id, scope: scope, router: router)
-      case "DELETE": return try delete(r, id: id, scope: scope, router: router)
-      default: return try get(r, id: id, scope: scope, router: router)
-      }
-    default:
-      throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.")
-    }
-  }
-
-  // MARK: Reads
 
   func load(_ tx: PGTransaction, id: String, scope: DirectoryScope, forUpdate: Bool = false) throws -> SCIMUserRow {
     guard isUUIDText(id) else { throw SCIMError.notFound("User \(id.prefix(100)) not found.") }

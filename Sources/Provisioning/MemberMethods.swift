@@ -106,13 +106,7 @@ extension ProvisioningService {
         let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
         guard let before = try MemberRow.load(tx, workspaceId: wid, memberId: mid, forUpdate: true) else { throw RPCError.memberNotFound() }
         if role == "viewer" { try TargetProtection.check(w, memberId: mid, attempt: .demote) }
-        if before.role == "admin" && role != "admin" && before.status == "active" {
-          let admins = try tx.one(
-            "SELECT count(*) AS n FROM members WHERE workspace_id = \(wid)::uuid AND role = 'admin' AND status = 'active'")!
-          if try admins.int("n") <= 1 {
-            throw RPCError.conflict("last_admin", "This is the workspace's last active admin; make someone else an admin first.")
-          }
-        }
+        if role != "admin" { try AdminGuard.ensureNotLastAdmin(tx, member: before) }
         try tx.query(
           "UPDATE members SET role = \(role), role_source = 'manual', updated_at = now() WHERE id = \(mid)::uuid")
         let after = try MemberRow.load(tx, workspaceId: wid, memberId: mid)!

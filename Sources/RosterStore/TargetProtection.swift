@@ -35,3 +35,15 @@ public enum TargetProtection {
       .rows.map(MemberRow.init)
   }
 }
+
+/// A workspace keeps at least one active admin.
+public struct LastAdminError: Error, Sendable {}
+
+public enum AdminGuard {
+  /// Throws when `member` is the workspace's last active admin and is about to stop being one.
+  public static func ensureNotLastAdmin(_ tx: PGTransaction, member m: MemberRow) throws {
+    guard m.role == "admin", m.status == "active" else { return }
+    let admins = try tx.one("SELECT count(*) AS n FROM members WHERE workspace_id = \(m.workspaceId)::uuid AND role = 'admin' AND status = 'active'")!
+    if try admins.int("n") <= 1 { throw LastAdminError() }
+  }
+}

@@ -132,3 +132,9 @@ extension ServiceContext {
     }
   }
 }
+
+extension LastAdminError: RPCErrorConvertible {
+  public var rpcError: RPCError {
+    .conflict("last_admin", "This is the workspace's last active admin; make someone else an admin first.")
+  }
+}
