@@ -56,7 +56,8 @@ extension ProvisioningService {
     if profileName == nil, let g = profile["givenName"]?.stringValue {
       profileName = [g, profile["familyName"]?.stringValue].compactMap { $0 }.joined(separator: " ")
     }
-    let request = SignInInput(email: email, domain: domain, method: method, ssoWorkspace: ssoWorkspace, name: profileName)
+    let groups = (profile["groups"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }
+    let request = SignInInput(email: email, domain: domain, method: method, ssoWorkspace: ssoWorkspace, name: profileName, groups: groups)
 
     // Fast path: most sign-ins of known users change nothing, so decide on a
     // plain read (two statements, no transaction).
@@ -85,6 +86,8 @@ extension ProvisioningService {
     var method: SignInMethod
     var ssoWorkspace: String?
     var name: String?
+    /// Group names the IdP asserted (SSO): mapped groups give a JIT member their role.
+    var groups: [String] = []
   }
 
   func loadState(_ tx: PGTransaction, _ r: SignInInput) throws -> SignInState {
@@ -154,13 +157,28 @@ extension ProvisioningService {
     let email = r.email
     for action in decision.actions {
       switch action {
-      case .createMembership(let wid, let role, let joined):
+      case .createMembership(let wid, var role, let joined):
         let linked = r.method == .sso && wid == r.ssoWorkspace
+        var source = RoleSource.default
+        if linked && !r.groups.isEmpty {
+          // C5 at sign-in: groups the IdP asserted that are mapped to a role.
+          let mapped = try tx.query(
+            """
+            SELECT role, priority FROM scim_groups
+            WHERE workspace_id = \(wid)::uuid AND role IS NOT NULL AND lower(display_name) = ANY(\(PGTextArray(r.groups))::text[])
+            """
+          ).rows.compactMap { g -> GroupRole? in
+            guard let role = g["role"].flatMap(Role.init(rawValue:)), let p = g.optionalInt("priority") else { return nil }
+            return GroupRole(role: role, priority: Int(p))
+          }
+          (role, source) = resolveRole(attribute: nil, groups: mapped, current: nil, workspaceDefault: role)
+          if let i = decision.workspaces.firstIndex(where: { $0.workspaceId == wid && $0.memberId == nil }) { decision.workspaces[i].role = role }
+        }
         guard
           let row = try tx.one(
             """
             INSERT INTO members (workspace_id, user_id, role, role_source, status, joined, sso_linked)
-            VALUES (\(wid)::uuid, \(user.id)::uuid, \(role.rawValue), 'default', 'active', \(joined.rawValue), \(linked))
+            VALUES (\(wid)::uuid, \(user.id)::uuid, \(role.rawValue), \(source.rawValue), 'active', \(joined.rawValue), \(linked))
             ON CONFLICT (workspace_id, user_id) DO NOTHING RETURNING id
             """)
         else { throw RetrySignIn() }

@@ -164,4 +164,23 @@ import Testing
     #expect(audit.filter { $0["action"] == "sso.break_glass_sign_in" }.count == 1)
     #expect(Set(try f.outbox("break_glass_sign_in").compactMap { $0["to_address"] }) == ["owner@acme.test", "second@acme.test", "third@acme.test"])
   }
+
+  @Test func c5JustInTimeMembersGetTheRoleOfTheirMappedGroups() throws {
+    let s = try SCIMFixture(f, name: "Acme", owner: "owner@acme.test")
+    try f.verifyDomain(s.w, "acme.test")
+    try f.configureSSO(s.w, defaultRole: "viewer")
+    let admins = try s.createGroup("Admins")["id"]!.stringValue!
+    try f.rpc.call("group.mapRole", ["workspaceId": .string(s.w.id), "groupId": .string(admins), "role": "admin", "priority": 1, "actor": f.admin(s.w)])
+    let d = try f.rpc.call(
+      "auth.signIn",
+      ["email": "new.admin@acme.test", "method": "sso", "workspaceId": .string(s.w.id), "profile": ["name": "New Admin", "groups": ["admins", "Other"]]])
+    #expect(d.workspace(s.w.id)?["joined"] == "jit")
+    #expect(d.workspace(s.w.id)?["role"] == "admin")
+    let m = try f.rpc.call("member.get", ["workspaceId": .string(s.w.id), "memberId": d.workspace(s.w.id)!["memberId"]!])
+    #expect(m["roleSource"] == "group")
+    #expect(m["name"] == "New Admin")
+    // Without a mapped group: the default role.
+    let plain = try f.rpc.call("auth.signIn", ["email": "plain@acme.test", "method": "sso", "workspaceId": .string(s.w.id), "profile": ["groups": ["Other"]]])
+    #expect(plain.workspace(s.w.id)?["role"] == "viewer")
+  }
 }
