@@ -387,8 +387,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
         let member = try MemberRow.load(tx, workspaceId: scope.workspaceId, memberId: current.id, forUpdate: true, includeDeleted: true)
       else { throw SCIMError.notFound("User \(id) not found.") }
       try TargetProtection.check(w, memberId: member.id, attempt: .delete)
-      let groupIds = try tx.query("DELETE FROM scim_group_members WHERE member_id = \(member.id)::uuid RETURNING group_id").rows
-      _ = groupIds
+      try tx.query("DELETE FROM scim_group_members WHERE member_id = \(member.id)::uuid")
       try tx.query("DELETE FROM scim_users WHERE member_id = \(member.id)::uuid")
       let actor = ActorRef.directory(scope.directoryId)
       if member.status != "deleted" {

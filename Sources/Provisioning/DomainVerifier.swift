@@ -6,6 +6,7 @@ import Postgres
 import RosterRuntime
 import RosterStore
 import ServiceKit
+import Synchronization
 
 /// D3: when pending DNS domains are checked again. About a minute after
 /// being added, then doubling to hourly; a pending domain fails after 7 days.
@@ -83,7 +84,7 @@ struct DomainRow {
 final class DomainVerifier: Sendable {
   let ctx: ServiceContext
   let dns: DNSClient
-  let stopping = Synchronization.Atomic<Bool>(false)
+  let stopping = Atomic<Bool>(false)
   let done = DispatchSemaphore(value: 0)
 
   init(ctx: ServiceContext) {
@@ -148,10 +149,9 @@ final class DomainVerifier: Sendable {
 
   /// Verifies a pending domain (D4: unless another workspace already has it).
   func markVerified(_ tx: PGTransaction, _ d: DomainRow, actor: ActorRef, now: Date) throws {
-    if let other = try tx.one(
-      "SELECT workspace_id FROM domains WHERE domain = \(d.domain) AND status = 'verified' AND workspace_id <> \(d.workspaceId)::uuid")
+    if try tx.one(
+      "SELECT 1 FROM domains WHERE domain = \(d.domain) AND status = 'verified' AND workspace_id <> \(d.workspaceId)::uuid") != nil
     {
-      _ = other
       throw RPCError.conflict("domain_taken", "'\(d.domain)' is already verified by another workspace.")
     }
     do {
@@ -234,4 +234,3 @@ final class DomainVerifier: Sendable {
   }
 }
 
-import Synchronization
