@@ -44,7 +44,9 @@ public struct Params: Sendable {
 /// Validation of params against a method's declared specs.
 enum ParamValidator {
   static func validate(_ value: [String: JSONValue], against specs: [ParamSpec], path: String = "") throws(RPCError) {
-    for key in value.keys where !specs.contains(where: { $0.name == key }) {
+    // Apps often send `actor` with every call; where a method has no use for
+    // it, it is ignored rather than refused. Any other unknown name is a typo.
+    for key in value.keys where !specs.contains(where: { $0.name == key }) && !(path.isEmpty && key == "actor") {
       let known = specs.map(\.name).joined(separator: ", ")
       throw .invalidParam(
         path + key, "Unknown parameter '\(path + key)'. Known parameters: \(known.isEmpty ? "none" : known).",

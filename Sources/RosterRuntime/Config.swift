@@ -44,6 +44,8 @@ public struct Config: Sendable {
     ("ROSTER_DB_POOL_SIZE", "8", "database connections per process"),
     ("ROSTER_MAX_CONNECTIONS", "256", "concurrent socket connections per listener"),
     ("ROSTER_SCIM_METRICS", "false", "also serve GET /metrics on the SCIM listener"),
+    ("ROSTER_SCHEMA_DIR", "schema/ next to the executable or in the source tree", "the SQL migrations `roster migrate` applies"),
+    ("ROSTER_DATA_DIR", "Roster_Policy.resources next to the executable", "the public/disposable mail domain lists and the public suffix list"),
   ]
 
   public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Config {

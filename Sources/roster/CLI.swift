@@ -24,6 +24,7 @@ enum CLI {
       roster COMMAND --help      help for one command
 
     Environment (defaults in brackets):
+
     """
 
   static func environmentHelp() -> String {
