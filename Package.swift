@@ -51,11 +51,11 @@ let package = Package(
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
-    .testTarget(name: "PlatformTests", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
+    .testTarget(name: "PlatformTests", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
-    .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),
     .testTarget(
       name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Mail", "Postgres", "RosterStore", "RosterTestSupport", "SCIM"]),
   ],

@@ -17,6 +17,12 @@ chmod 755 "$root"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # Whatever still runs from the staging root (a role started through a
+  # wrapper that did not pass the signal on) is stopped too, so no process
+  # outlives the check.
+  pkill -TERM -f "$root/usr/local/bin/roster" 2>/dev/null || true
+  for _ in $(seq 1 50); do pgrep -f "$root/usr/local/bin/roster" >/dev/null || break; sleep 0.1; done
+  pkill -KILL -f "$root/usr/local/bin/roster" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -f "$root/pg/data/postmaster.pid" ]; then as_pg "$(pgbin pg_ctl)" -D "$root/pg/data" -m immediate stop >/dev/null 2>&1 || true; fi
   rm -rf "$root"
@@ -69,7 +75,11 @@ export ROSTER_DATABASE_URL="host=$root/pg/sock port=5432 user=postgres dbname=ro
 log "migrate, then the three roles as the image's user"
 as_roster env "PATH=$PATH" ROSTER_BIN="$ROSTER_BIN" "$entry" migrate
 for role in provisioning deprovisioning notifications; do
-  as_roster "$entry" "$role" >"$root/$role.log" 2>&1 &
+  # runuser itself in the background (not the as_roster function, whose
+  # subshell would take the signal without passing it on).
+  if [ "$(id -u)" = 0 ]; then runuser -u roster -- "$entry" "$role" >"$root/$role.log" 2>&1 &
+  else "$entry" "$role" >"$root/$role.log" 2>&1 &
+  fi
   pids+=($!)
 done
 for role in provisioning deprovisioning notifications; do
@@ -109,4 +119,12 @@ for role in provisioning deprovisioning notifications; do
     || fail "healthcheck for $role"
 done
 
-log "ok: image recipe builds, runs as non-root, serves, provisions and deprovisions"
+log "stopping: every role exits on SIGTERM"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for _ in $(seq 1 100); do pgrep -f "$root/usr/local/bin/roster" >/dev/null || break; sleep 0.1; done
+if pgrep -f "$root/usr/local/bin/roster" >/dev/null; then fail "a role was still running 10 s after SIGTERM"; fi
+for role in provisioning deprovisioning notifications; do
+  [ ! -e "$ROSTER_RUN_DIR/$role.sock" ] || fail "$role left its socket behind"
+done
+
+log "ok: image recipe builds, runs as non-root, serves, provisions and deprovisions, and stops cleanly"

@@ -283,6 +283,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
   func delete(_ r: SCIMRequest, id: String, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
     try ctx.pool.transaction { tx in
       let current = try load(tx, id: id, scope: scope, forUpdate: true)
+      try router.checkIfMatch(r, version: current.version)
       let members = try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(id)::uuid").rows.compactMap { $0["member_id"] }
       try tx.query("DELETE FROM scim_groups WHERE id = \(id)::uuid")
       if current.role != nil, let w = try WorkspaceRow.load(tx, scope.workspaceId) {

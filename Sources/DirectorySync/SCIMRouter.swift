@@ -50,6 +50,7 @@ final class SCIMRouter: Sendable {
   let users: SCIMUsers
   let groups: SCIMGroups
   static let basePath = "/scim/v2"
+  static let httpMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
   let tokens: TokenCache
 
@@ -67,10 +68,12 @@ final class SCIMRouter: Sendable {
     let response = route(r)
     let elapsed = ContinuousClock.now - started
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    ctx.host.metrics.increment("roster_scim_requests_total", ["method": r.method, "status": String(response.status)])
+    // The method label is bounded: any other request-line verb counts as "other".
+    let method = Self.httpMethods.contains(r.method) ? r.method : "other"
+    ctx.host.metrics.increment("roster_scim_requests_total", ["method": method, "status": String(response.status)])
     ctx.host.metrics.observe("roster_scim_request_duration_seconds", [:], seconds)
     if ctx.logger.isEnabled(.info) {
-      ctx.logger.info("scim", ["method": .string(r.method), "status": .int(Int64(response.status)), "us": .int(Int64(seconds * 1e6))])
+      ctx.logger.info("scim", ["method": .string(String(r.method.prefix(20))), "status": .int(Int64(response.status)), "us": .int(Int64(seconds * 1e6))])
     }
     return response
   }

@@ -339,7 +339,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       let member = try MemberRow.load(tx, workspaceId: scope.workspaceId, memberId: current.id, forUpdate: true, includeDeleted: true)
     else { throw SCIMError.notFound("User \(current.id) not found.") }
     let actor = ActorRef.directory(scope.directoryId)
-    let newUserName = resource["userName"]!.stringValue!
+    guard let newUserName = resource["userName"]?.stringValue else { throw SCIMError.invalidValue("'userName' is required.") }
     if newUserName.lowercased() != current.userName.lowercased() {
       if try tx.one(
         "SELECT 1 FROM scim_users WHERE workspace_id = \(scope.workspaceId)::uuid AND lower(user_name) = lower(\(newUserName)) AND member_id <> \(current.id)::uuid"

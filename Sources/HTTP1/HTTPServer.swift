@@ -341,7 +341,8 @@ struct HTTPConnection {
         while try !readLine().isEmpty {}
         return body
       }
-      if body.count + size > limits.maxBodyBytes { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
+      // Compared without adding: a chunk size near Int.max must not overflow.
+      if size > limits.maxBodyBytes - body.count { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
       while buffer.count < size + 2 {
         if !fill() { throw Failure(status: 400, message: "The connection ended inside a chunk.") }
       }

@@ -3,7 +3,11 @@ import Synchronization
 
 /// What the dispatcher reports about each call (for logs and metrics).
 public struct CallRecord: Sendable {
+  /// The method name as sent (at most 100 characters).
   public var method: String
+  /// Whether `method` is registered. Metrics label only registered names, so
+  /// a client sending random names cannot grow the set of series.
+  public var known: Bool
   public var requestID: String
   public var seconds: Double
   /// nil on success.
@@ -162,7 +166,7 @@ public final class Dispatcher: Sendable {
       let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
       var err: RPCError?
       if case .failure(let e) = outcome { err = e }
-      observer(CallRecord(method: String(method.prefix(100)), requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail))
+      observer(CallRecord(method: String(method.prefix(100)), known: spec != nil, requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail))
     }
     if isNotification { return nil }
     switch outcome {

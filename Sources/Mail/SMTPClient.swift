@@ -61,6 +61,7 @@ public final class SMTPClient {
       if l.hasSuffix("\r") { l.removeLast() }
       guard l.count >= 3, let code = Int(l.prefix(3)) else { throw Failure(outcome: .temporary("malformed reply from the relay: \(l.prefix(100))")) }
       text.append(String(l.dropFirst(4)))
+      guard text.count <= 100 else { throw Failure(outcome: .temporary("the relay sent a reply of more than 100 lines")) }
       // Multi-line replies: "250-…" continues, "250 …" ends.
       if l.count == 3 || l[l.index(l.startIndex, offsetBy: 3)] == " " { return SMTPReply(code: code, text: text.joined(separator: " ")) }
     }

@@ -66,8 +66,10 @@ public struct Config: Sendable {
       throw ConfigError(variable: "ROSTER_PUBLIC_URL", problem: "expected an http(s) URL, got '\(publicURL)'")
     }
     let smtpText = value("ROSTER_SMTP_URL") ?? "smtp://127.0.0.1:25"
-    guard let smtp = URLComponents(string: smtpText), smtp.scheme == "smtp", let smtpHost = smtp.host, !smtpHost.isEmpty else {
-      throw ConfigError(variable: "ROSTER_SMTP_URL", problem: "expected smtp://host:port, got '\(smtpText)'")
+    guard let smtp = URLComponents(string: smtpText), smtp.scheme == "smtp", let smtpHost = smtp.host, !smtpHost.isEmpty,
+      (1...65535).contains(smtp.port ?? 25)
+    else {
+      throw ConfigError(variable: "ROSTER_SMTP_URL", problem: "expected smtp://host:port with a port from 1 to 65535, got '\(smtpText)'")
     }
     let mailFrom = value("ROSTER_MAIL_FROM") ?? "roster@localhost"
     guard mailFrom.contains("@"), !mailFrom.contains(" "), !mailFrom.contains("\n") else {

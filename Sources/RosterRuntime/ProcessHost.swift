@@ -44,8 +44,9 @@ public final class ProcessHost: Sendable {
       title: "roster \(name)", version: rosterVersion,
       observer: { record in
         let outcome = record.error.map { String($0.code) } ?? "ok"
-        metrics.increment("roster_rpc_requests_total", ["method": record.method, "outcome": outcome])
-        metrics.observe("roster_rpc_request_duration_seconds", ["method": record.method], record.seconds)
+        let label = record.known ? record.method : "(unknown)"
+        metrics.increment("roster_rpc_requests_total", ["method": label, "outcome": outcome])
+        metrics.observe("roster_rpc_request_duration_seconds", ["method": label], record.seconds)
         var fields: [String: JSONValue] = [
           "request": .string(record.requestID), "method": .string(record.method),
           "us": .int(Int64(record.seconds * 1_000_000)), "outcome": .string(outcome),
@@ -111,8 +112,10 @@ public final class ProcessHost: Sendable {
         try conn.connect()
         break
       } catch {
-        if Date() > deadline { throw StartupError("cannot reach the database (\(error)); check ROSTER_DATABASE_URL") }
-        logger.warning("waiting for the database", ["error": .string(String(describing: error))])
+        // libpq's connection message (host, socket, reason) carries no row data and is what an operator needs.
+        let why = String(reflecting: error)
+        if Date() > deadline { throw StartupError("cannot reach the database (\(why)); check ROSTER_DATABASE_URL") }
+        logger.warning("waiting for the database", ["error": .string(why)])
         Thread.sleep(forTimeInterval: 1)
       }
     }

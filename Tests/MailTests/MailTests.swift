@@ -2,6 +2,7 @@ import Foundation
 import JSON
 @testable import Mail
 import RosterTestSupport
+import Sockets
 import Testing
 
 /// N2: message format, encodings, dot-stuffing; the SMTP client against a real server.
@@ -67,6 +68,24 @@ import Testing
     #expect(stored.count == 3)
     // The lone "." and the leading dot arrived as sent (dot-stuffing on the wire, undone by the server).
     #expect(stored[0].contains("first\r\n.\r\n.second\r\nlast"))
+  }
+
+  /// A relay that never ends its multi-line greeting cannot hold a sender
+  /// forever or grow its memory: after 100 lines the attempt is temporary.
+  @Test func anEndlessReplyIsCutOff() throws {
+    let port = freeLoopbackPort()
+    let line = Array("220-still greeting\r\n".utf8)
+    let relay = StreamServer(listener: try Listener.bind(.tcp(host: "127.0.0.1", port: port))) { conn in
+      for _ in 0..<100_000 where conn.write(line) {}
+    }
+    relay.start()
+    defer { relay.stop(grace: .seconds(1)) }
+    let client = SMTPClient(host: "127.0.0.1", port: port, heloName: "app.test", timeoutSeconds: 5)
+    if case .temporary(let why) = client.send(from: "a@app.test", to: ["b@x.test"], message: Array("x".utf8)) {
+      #expect(why.contains("more than 100 lines"))
+    } else {
+      Issue.record("expected a temporary failure")
+    }
   }
 
   @Test func noRelayIsTemporary() {

@@ -47,4 +47,24 @@ import Testing
     #expect(text.contains("roster_scim_requests_total{method=\"GET\",status=\"401\"} 1"))
     #expect(text.contains("# TYPE roster_rpc_request_duration_seconds histogram"))
   }
+
+  /// Metric labels come from our code, not from input: unknown JSON-RPC
+  /// method names and unknown HTTP verbs each fall into one series, so a
+  /// client sending random names cannot grow the process's memory.
+  @Test func metricLabelsStayBoundedUnderRandomInput() throws {
+    let db = try TestPostgres.shared.freshDatabase()
+    let run = try TestFiles.makeTempDirectory(prefix: "roster-labels")
+    let p = try RunningProcess("provisioning", database: db, runDir: run, environment: ["ROSTER_SCIM_METRICS": "true"])
+    defer { p.stop() }
+    let rpc = try p.client()
+    for n in 0..<5 { #expect(try rpc.error("made.up\(n)")?.code == -32601) }
+    for verb in ["BREW", "PURGE"] {
+      #expect(try TestHTTP(socket: run + "/scim.sock").request(verb, "/scim/v2/Users").status == 401)
+    }
+    let text = try rpc.call("system.metrics")["text"]?.stringValue ?? ""
+    #expect(text.contains("roster_rpc_requests_total{method=\"(unknown)\",outcome=\"-32601\"} 5"))
+    #expect(!text.contains("made.up"))
+    #expect(text.contains("roster_scim_requests_total{method=\"other\",status=\"401\"} 2"))
+    #expect(!text.contains("BREW") && !text.contains("PURGE"))
+  }
 }

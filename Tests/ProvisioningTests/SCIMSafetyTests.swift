@@ -155,6 +155,11 @@ import Testing
     let current = try s.http.request("GET", "/scim/v2/Users/\(id)")
     #expect(current.header("ETag") == current.json?["meta"]?["version"]?.stringValue)
     #expect(try s.http.request("PUT", "/scim/v2/Users/\(id)", json: SCIMFixture.user("bad@acme.test"), headers: [("If-Match", current.header("ETag")!)]).status == 200)
+    // A Group DELETE honours If-Match too (RFC 7644 §3.14): stale → 412 and the group stays.
+    let gid = try s.createGroup("Stale")["id"]!.stringValue!
+    expectError(try s.http.request("DELETE", "/scim/v2/Groups/\(gid)", headers: [("If-Match", "W/\"999\"")]), 412)
+    #expect(try s.http.request("GET", "/scim/v2/Groups/\(gid)").status == 200)
+    #expect(try s.http.request("DELETE", "/scim/v2/Groups/\(gid)").status == 204)
     // Nothing half-written by the failed attempts.
     #expect(try f.pool.query("SELECT count(*) AS n FROM scim_users").first?["n"] == "1")
   }
@@ -176,6 +181,14 @@ import Testing
       Array("POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/scim+json\r\nContent-Length: \((1 << 20) + 1)\r\n\r\n".utf8))
     #expect(tooBig.status == 413)
     #expect(tooBig.json?["status"] == "413")
+    // A chunk size near Int.max after a first chunk: 413, not an arithmetic overflow that kills the process.
+    let huge = try TestHTTP(socket: f.process.runDir + "/scim.sock", token: s.token)
+    let overflow = try huge.send(
+      Array(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\n\(auth)Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n7fffffffffffffff\r\n"
+          .utf8))
+    #expect(overflow.status == 413)
+    #expect(overflow.json?["status"] == "413")
     // Headers over 16 KiB: 431.
     let fat = try TestHTTP(socket: f.process.runDir + "/scim.sock", token: s.token)
     #expect(try fat.request("GET", "/scim/v2/Users", headers: [("X-Padding", String(repeating: "a", count: 17_000))]).status == 431)
