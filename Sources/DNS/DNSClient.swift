@@ -61,30 +61,34 @@ public struct DNSClient: Sendable {
 
   struct IOFailure: Error { let message: String }
 
-  private func address() -> sockaddr_in? {
-    var a = sockaddr_in()
-    a.sin_family = sa_family_t(AF_INET)
-    a.sin_port = port.bigEndian
-    guard inet_pton(AF_INET, host, &a.sin_addr) == 1 else { return nil }
-    return a
-  }
-
-  private func setTimeouts(_ fd: Int32) {
+  /// A socket of `type` connected to the resolver, with the per-attempt timeout on reads and writes.
+  private func connected(_ type: __socket_type) -> Result<Int32, IOFailure> {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return .failure(IOFailure(message: "bad resolver address \(host)")) }
+    let fd = socket(AF_INET, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return .failure(IOFailure(message: "socket failed")) }
     var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - Double(Int(timeoutSeconds))) * 1e6))
     _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-  }
-
-  func exchangeUDP(_ query: [UInt8]) -> Result<[UInt8], IOFailure> {
-    guard var addr = address() else { return .failure(IOFailure(message: "bad resolver address \(host)")) }
-    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return .failure(IOFailure(message: "socket failed")) }
-    defer { close(fd) }
-    setTimeouts(fd)
     let rc = withUnsafePointer(to: &addr) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard rc == 0 else { return .failure(IOFailure(message: "connect failed")) }
+    guard rc == 0 else {
+      close(fd)
+      return .failure(IOFailure(message: type == SOCK_STREAM ? "TCP connect failed" : "connect failed"))
+    }
+    return .success(fd)
+  }
+
+  func exchangeUDP(_ query: [UInt8]) -> Result<[UInt8], IOFailure> {
+    let fd: Int32
+    switch connected(SOCK_DGRAM) {
+    case .success(let s): fd = s
+    case .failure(let e): return .failure(e)
+    }
+    defer { close(fd) }
     guard send(fd, query, query.count, 0) == query.count else { return .failure(IOFailure(message: "send failed")) }
     var buf = [UInt8](repeating: 0, count: 4096)
     let n = recv(fd, &buf, buf.count, 0)
@@ -95,15 +99,12 @@ public struct DNSClient: Sendable {
   }
 
   func exchangeTCP(_ query: [UInt8]) -> Result<[UInt8], IOFailure> {
-    guard var addr = address() else { return .failure(IOFailure(message: "bad resolver address")) }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return .failure(IOFailure(message: "socket failed")) }
-    defer { close(fd) }
-    setTimeouts(fd)
-    let rc = withUnsafePointer(to: &addr) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let fd: Int32
+    switch connected(SOCK_STREAM) {
+    case .success(let s): fd = s
+    case .failure(let e): return .failure(e)
     }
-    guard rc == 0 else { return .failure(IOFailure(message: "TCP connect failed")) }
+    defer { close(fd) }
     let framed = [UInt8(query.count >> 8), UInt8(query.count & 0xFF)] + query
     guard send(fd, framed, framed.count, Int32(MSG_NOSIGNAL)) == framed.count else { return .failure(IOFailure(message: "send failed")) }
     func readExactly(_ count: Int) -> [UInt8]? {

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import JSONRPC
 import Postgres
 import RosterRuntime
 import RosterStore
@@ -23,11 +24,10 @@ public struct JobRow: Sendable {
   public var finishedAt: String?
   public var lockedBy: String?
 
-  public static let select: SQL = """
-    SELECT id, kind, workspace_id, member_id, status, attempts, max_attempts, last_error, payload, result, run_at, created_at,
-           finished_at, locked_by
-    FROM jobs
+  static let columns: SQL = """
+    id, kind, workspace_id, member_id, status, attempts, max_attempts, last_error, payload, result, run_at, created_at, finished_at, locked_by
     """
+  public static let select: SQL = "SELECT " + columns + " FROM jobs"
 
   public init(_ r: PGRow) throws {
     id = try r.string("id")
@@ -62,16 +62,12 @@ public struct JobRow: Sendable {
 final class JobWorker: Sendable {
   let ctx: ServiceContext
   let workerId: String
-  let threads: Int
   let pollSeconds: Double
   /// A claimed job whose worker vanished (its row no longer locked) is
   /// queued again after this long.
   let rescueAfterSeconds: Double
   let run: @Sendable (PGTransaction, JobRow) throws -> JSONValue
-  let stopping = Atomic<Bool>(false)
-  let wake = DispatchSemaphore(value: 0)
-  let finished = DispatchSemaphore(value: 0)
-  let listener: PGListener
+  let loop: WorkerLoop
 
   init(
     ctx: ServiceContext, threads: Int, pollSeconds: Double, rescueAfterSeconds: Double,
@@ -79,52 +75,24 @@ final class JobWorker: Sendable {
   ) {
     self.ctx = ctx
     workerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
-    self.threads = threads
     self.pollSeconds = pollSeconds
     self.rescueAfterSeconds = rescueAfterSeconds
     self.run = run
-    let wake = self.wake
-    let threadCount = threads
-    listener = PGListener(config: ctx.host.pgConfig, channels: [Jobs.channel]) { _, _ in
-      for _ in 0..<threadCount { wake.signal() }
-    }
+    loop = WorkerLoop(
+      name: "job-worker", threads: threads, pollSeconds: pollSeconds, channel: Jobs.channel, config: ctx.host.pgConfig, logger: ctx.logger)
   }
 
   func start() {
-    listener.start()
-    for n in 0..<threads {
-      let t = Thread { [self] in
-        defer { self.finished.signal() }
-        self.loop()
-      }
-      t.name = "job-worker-\(n)"
-      t.start()
-    }
+    loop.start(
+      makePass: { [self] in
+        {
+          try self.rescue()
+          return try self.runOne()
+        }
+      }, nextDue: { [self] in try nextDueSeconds() })
   }
 
-  func stop() {
-    guard !stopping.exchange(true, ordering: .relaxed) else { return }
-    for _ in 0..<threads { wake.signal() }
-    for _ in 0..<threads { finished.wait() }
-    listener.stop()
-  }
-
-  private func loop() {
-    while !stopping.load(ordering: .relaxed) {
-      var didWork = false
-      do {
-        try rescue()
-        didWork = try runOne()
-      } catch {
-        ctx.logger.warning("job worker pass failed", ["error": .string(String(describing: error))])
-      }
-      if !didWork {
-        // Sleep until woken, the next retry is due, or the fallback poll.
-        let due = (try? nextDueSeconds()) ?? pollSeconds
-        _ = wake.wait(timeout: .now() + min(pollSeconds, max(0.05, due)))
-      }
-    }
-  }
+  func stop() { loop.stop() }
 
   /// Seconds until the earliest queued job is due (a retry waiting out its back-off).
   func nextDueSeconds() throws -> Double {
@@ -150,25 +118,18 @@ final class JobWorker: Sendable {
 
   /// Claims one due job and runs it; false when there was none.
   func runOne() throws -> Bool {
+    // Claimed in one autocommit statement: marked running and returned. (Not
+    // pool.query, which repeats a statement after a lost connection.)
     guard
-      let job = try ctx.pool.transaction({ tx in
-        try tx.one(
-          JobRow.select
-            + """
-             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= now() ORDER BY run_at, created_at
-                         LIMIT 1 FOR UPDATE SKIP LOCKED)
-            """
-        ).map(JobRow.init).map { job -> JobRow in
-          try tx.query(
-            """
-            UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = \(workerId), locked_at = now(), updated_at = now()
-            WHERE id = \(job.id)::uuid
-            """)
-          var j = job
-          j.attempts += 1
-          j.status = "running"
-          return j
-        }
+      let job = try ctx.pool.withConnection({ conn in
+        try conn.query(
+          """
+          UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = \(workerId), locked_at = now(), updated_at = now()
+          WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= now() ORDER BY run_at, created_at
+                      LIMIT 1 FOR UPDATE SKIP LOCKED)
+          RETURNING
+          """ + " " + JobRow.columns
+        ).first.map(JobRow.init)
       })
     else { return false }
     let started = ContinuousClock.now
@@ -185,7 +146,7 @@ final class JobWorker: Sendable {
           """)
         return result
       }
-      let ms = Double((ContinuousClock.now - started).components.attoseconds) / 1e15 + Double((ContinuousClock.now - started).components.seconds) * 1000
+      let ms = (ContinuousClock.now - started).inSeconds * 1000
       ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": "done"])
       ctx.logger.info("job done", ["jobId": .string(job.id), "kind": .string(job.kind), "ms": .int(Int64(ms)), "result": result])
     } catch {

@@ -116,60 +116,59 @@ public final class DirectoryService: Sendable {
     ]
   }
 
-  func enable(_ p: Params, _ c: CallContext) throws -> JSONValue {
+  /// What every directory.* write shares: the workspace must exist and the
+  /// actor be allowed; the change is audited and announced on
+  /// roster_directories, so every process's token cache empties itself.
+  func changeDirectory(
+    _ p: Params, _ c: CallContext, action: String, _ change: (PGTransaction, WorkspaceRow) throws -> (row: PGRow, token: String?)
+  ) throws -> JSONValue {
     let wid = try p.id("workspaceId")
     defer { router.tokens.clear() }
     return try ctx.pool.transaction { tx in
       guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
+      let (row, token) = try change(tx, w)
+      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: action, targetType: "directory", targetId: row["id"])
+      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
+      return try directoryJSON(row, token: token)
+    }
+  }
+
+  func enable(_ p: Params, _ c: CallContext) throws -> JSONValue {
+    try changeDirectory(p, c, action: "directory.enable") { tx, w in
       guard w.isEnterprise else { throw RPCError.planRequired("Directory Sync") }
-      let token = Self.newToken()
-      let hash = SHA256.hex(token)
-      if let existing = try tx.one("SELECT enabled FROM directories WHERE workspace_id = \(wid)::uuid"), existing["enabled"] == "t" {
+      if let existing = try tx.one("SELECT enabled FROM directories WHERE workspace_id = \(w.id)::uuid"), existing["enabled"] == "t" {
         throw RPCError.conflict("directory_enabled", "Directory Sync is already on; use directory.rotateToken for a new token.")
       }
+      let token = Self.newToken()
       let row = try tx.one(
         """
-        INSERT INTO directories (workspace_id, token_hash, enabled, token_rotated_at) VALUES (\(wid)::uuid, \(hash), true, now())
+        INSERT INTO directories (workspace_id, token_hash, enabled, token_rotated_at) VALUES (\(w.id)::uuid, \(SHA256.hex(token)), true, now())
         ON CONFLICT (workspace_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, enabled = true, token_rotated_at = now()
         RETURNING *
         """)!
-      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.enable", targetType: "directory", targetId: row["id"])
-      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
-      try EventLog.emit(tx, type: "directory.enabled", workspaceId: wid)
-      return try directoryJSON(row, token: token)
+      try EventLog.emit(tx, type: "directory.enabled", workspaceId: w.id)
+      return (row, token)
     }
   }
 
   func rotate(_ p: Params, _ c: CallContext) throws -> JSONValue {
-    let wid = try p.id("workspaceId")
-    defer { router.tokens.clear() }
-    return try ctx.pool.transaction { tx in
-      guard try WorkspaceRow.load(tx, wid) != nil else { throw RPCError.workspaceNotFound() }
-      let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
+    try changeDirectory(p, c, action: "directory.rotate_token") { tx, w in
       let token = Self.newToken()
       guard
         let row = try tx.one(
-          "UPDATE directories SET token_hash = \(SHA256.hex(token)), token_rotated_at = now() WHERE workspace_id = \(wid)::uuid AND enabled RETURNING *")
+          "UPDATE directories SET token_hash = \(SHA256.hex(token)), token_rotated_at = now() WHERE workspace_id = \(w.id)::uuid AND enabled RETURNING *")
       else { throw RPCError.conflict("directory_not_enabled", "Directory Sync is not on for this workspace; use directory.enable.") }
-      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.rotate_token", targetType: "directory", targetId: row["id"])
-      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
-      return try directoryJSON(row, token: token)
+      return (row, token)
     }
   }
 
   func disable(_ p: Params, _ c: CallContext) throws -> JSONValue {
-    let wid = try p.id("workspaceId")
-    defer { router.tokens.clear() }
-    return try ctx.pool.transaction { tx in
-      guard try WorkspaceRow.load(tx, wid) != nil else { throw RPCError.workspaceNotFound() }
-      let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
-      guard let row = try tx.one("UPDATE directories SET token_hash = NULL, enabled = false WHERE workspace_id = \(wid)::uuid RETURNING *") else {
+    try changeDirectory(p, c, action: "directory.disable") { tx, w in
+      guard let row = try tx.one("UPDATE directories SET token_hash = NULL, enabled = false WHERE workspace_id = \(w.id)::uuid RETURNING *") else {
         throw RPCError.notFound("Directory", reason: "directory_not_found")
       }
-      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "directory.disable", targetType: "directory", targetId: row["id"])
-      try tx.query("SELECT pg_notify('roster_directories', \(wid))")
-      return try directoryJSON(row, token: nil)
+      return (row, nil)
     }
   }
 

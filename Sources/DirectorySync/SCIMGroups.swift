@@ -93,23 +93,12 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
   }
 
   func list(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter, searchBody: JSONValue?) throws -> SCIMResponse {
-    let (start, count) = try router.paging(r, searchBody: searchBody)
-    let projection = try router.projection(r, searchBody: searchBody)
-    var condition: SQL = " WHERE g.workspace_id = \(scope.workspaceId)::uuid"
-    if let f = try router.filter(r, searchBody: searchBody) { condition.append(" AND " + (try SCIMQuery(target: .groups).sql(f))) }
-    return try ctx.pool.withConnection { conn in
-      let tx = PGTransaction(connection: conn)
-      let total = Int(try tx.one("SELECT count(*) AS n FROM scim_groups g" + condition)!.int("n"))
-      var rows: [SCIMGroupRow] = []
-      if count > 0 && start <= total {
-        rows = try tx.query(SCIMGroupRow.select + condition + " ORDER BY g.created_at, g.id LIMIT \(count) OFFSET \(start - 1)").rows
-          .map(SCIMGroupRow.init)
-      }
-      let m = projection.excludes("members") ? [:] : try members(tx, groupIds: rows.map(\.id))
-      let resources = rows.map {
-        projection.apply($0.json(members: projection.excludes("members") ? nil : m[$0.id] ?? [], location: router.location), kind: .group)
-      }
-      return router.json(200, Discovery.listResponse(resources, total: total, startIndex: start))
+    try router.list(
+      r, searchBody: searchBody, target: .groups, from: "scim_groups g", scoped: " WHERE g.workspace_id = \(scope.workspaceId)::uuid",
+      select: SCIMGroupRow.select, order: " ORDER BY g.created_at, g.id", row: SCIMGroupRow.init
+    ) { tx, rows, projection in
+      let m = projection.excludes("members") ? nil : try members(tx, groupIds: rows.map(\.id))
+      return rows.map { g in projection.apply(g.json(members: m.map { $0[g.id] ?? [] }, location: router.location), kind: .group) }
     }
   }
 

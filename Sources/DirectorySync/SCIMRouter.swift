@@ -66,8 +66,7 @@ final class SCIMRouter: Sendable {
   func handle(_ r: SCIMRequest) -> SCIMResponse {
     let started = ContinuousClock.now
     let response = route(r)
-    let elapsed = ContinuousClock.now - started
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let seconds = (ContinuousClock.now - started).inSeconds
     // The method label is bounded: any other request-line verb counts as "other".
     let method = Self.httpMethods.contains(r.method) ? r.method : "other"
     ctx.host.metrics.increment("roster_scim_requests_total", ["method": method, "status": String(response.status)])
@@ -230,6 +229,28 @@ final class SCIMRouter: Sendable {
     let text = searchBody?["filter"]?.stringValue ?? r.queryValue("filter")
     guard let text, !text.trimmedSpaces.isEmpty else { return nil }
     return try FilterParser.parse(text)
+  }
+
+  /// GET /Users or /Groups and their POST .search (RFC 7644 §3.4.2): the
+  /// rows `scoped` selects that match the filter, counted, then one page in
+  /// creation order; `render` turns the page into resources.
+  func list<Row>(
+    _ r: SCIMRequest, searchBody: JSONValue?, target: SCIMQuery.Target, from: SQL, scoped: SQL, select: SQL, order: SQL,
+    row: (PGRow) throws -> Row, render: (PGTransaction, [Row], Projection) throws -> [JSONValue]
+  ) throws -> SCIMResponse {
+    let (start, count) = try paging(r, searchBody: searchBody)
+    let projection = try projection(r, searchBody: searchBody)
+    var condition = scoped
+    if let f = try filter(r, searchBody: searchBody) { condition.append(" AND " + (try SCIMQuery(target: target).sql(f))) }
+    return try ctx.pool.withConnection { conn in
+      let tx = PGTransaction(connection: conn)
+      let total = Int(try tx.one("SELECT count(*) AS n FROM " + from + condition)!.int("n"))
+      var rows: [Row] = []
+      if count > 0 && start <= total {
+        rows = try tx.query(select + condition + order + " LIMIT \(count) OFFSET \(start - 1)").rows.map(row)
+      }
+      return json(200, Discovery.listResponse(try render(tx, rows, projection), total: total, startIndex: start))
+    }
   }
 
   static func etag(_ version: Int64) -> String { "W/\"\(version)\"" }

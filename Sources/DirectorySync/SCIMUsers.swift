@@ -21,10 +21,6 @@ struct SCIMUserRow {
     SELECT u.member_id, u.user_name, u.active, u.resource, u.version, u.created_at, u.updated_at FROM scim_users u
     """
 
-  static func fresh(id: String, userName: String, resource: [String: JSONValue], version: Int64, createdAt: String?, updatedAt: String?) -> SCIMUserRow {
-    SCIMUserRow(id: id, userName: userName, active: true, resource: resource, version: version, createdAt: createdAt, updatedAt: updatedAt)
-  }
-
   init(id: String, userName: String, active: Bool, resource: [String: JSONValue], version: Int64, createdAt: String?, updatedAt: String?) {
     self.id = id
     self.userName = userName
@@ -108,23 +104,12 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
   }
 
   func list(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter, searchBody: JSONValue?) throws -> SCIMResponse {
-    let (start, count) = try router.paging(r, searchBody: searchBody)
-    let projection = try router.projection(r, searchBody: searchBody)
-    var condition: SQL = " WHERE u.workspace_id = \(scope.workspaceId)::uuid"
-    if let f = try router.filter(r, searchBody: searchBody) {
-      condition.append(" AND " + (try SCIMQuery(target: .users).sql(f)))
-    }
-    return try ctx.pool.withConnection { conn in
-      let tx = PGTransaction(connection: conn)
-      let total = Int(try tx.one("SELECT count(*) AS n FROM scim_users u" + condition)!.int("n"))
-      var rows: [SCIMUserRow] = []
-      if count > 0 && start <= total {
-        rows = try tx.query(SCIMUserRow.select + condition + " ORDER BY u.created_at, u.member_id LIMIT \(count) OFFSET \(start - 1)")
-          .rows.map(SCIMUserRow.init)
-      }
+    try router.list(
+      r, searchBody: searchBody, target: .users, from: "scim_users u", scoped: " WHERE u.workspace_id = \(scope.workspaceId)::uuid",
+      select: SCIMUserRow.select, order: " ORDER BY u.created_at, u.member_id", row: SCIMUserRow.init
+    ) { tx, rows, projection in
       let g = projection.excludes("groups") ? [:] : try groups(tx, memberIds: rows.map(\.id))
-      let resources = rows.map { projection.apply($0.json(groups: g[$0.id] ?? [], location: router.location), kind: .user) }
-      return router.json(200, Discovery.listResponse(resources, total: total, startIndex: start))
+      return rows.map { projection.apply($0.json(groups: g[$0.id] ?? [], location: router.location), kind: .user) }
     }
   }
 
@@ -265,10 +250,9 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       ).first
     }
     guard let row else { return nil }
-    var user = SCIMUserRow.fresh(
-      id: try row.string("member_id"), userName: userName, resource: stored, version: try row.int("version"),
+    let user = SCIMUserRow(
+      id: try row.string("member_id"), userName: userName, active: true, resource: stored, version: try row.int("version"),
       createdAt: row.time("created_at"), updatedAt: row.time("updated_at"))
-    user.active = true
     return router.json(
       201, projection.apply(user.json(groups: [], location: router.location), kind: .user),
       headers: [("Location", router.location + "/Users/" + user.id), ("ETag", SCIMRouter.etag(user.version))])

@@ -163,7 +163,7 @@ public final class Dispatcher: Sendable {
     }
     let elapsed = ContinuousClock.now - started
     if let observer {
-      let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+      let seconds = elapsed.inSeconds
       var err: RPCError?
       if case .failure(let e) = outcome { err = e }
       observer(CallRecord(method: String(method.prefix(100)), known: spec != nil, requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail))
@@ -201,4 +201,9 @@ public final class Dispatcher: Sendable {
       "methods": .array(list),
     ]
   }
+}
+
+extension Duration {
+  /// The duration as fractional seconds (for logs and metrics).
+  public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -68,19 +68,14 @@ public final class NotificationsService: Sendable {
 
   let ctx: ServiceContext
   let options: Options
-  let stopping = Atomic<Bool>(false)
-  let wake = DispatchSemaphore(value: 0)
-  let finished = DispatchSemaphore(value: 0)
-  let listener: PGListener
+  let senders: WorkerLoop
 
   public init(host: ProcessHost, options: Options = Options()) {
     ctx = ServiceContext(host: host)
     self.options = options
-    let wake = self.wake
-    let n = options.senderThreads
-    listener = PGListener(config: host.pgConfig, channels: [Outbox.channel]) { _, _ in
-      for _ in 0..<n { wake.signal() }
-    }
+    senders = WorkerLoop(
+      name: "smtp-sender", threads: options.senderThreads, pollSeconds: options.pollSeconds, channel: Outbox.channel,
+      config: host.pgConfig, logger: ctx.logger)
   }
 
   public func install(deliver: Bool = true) {
@@ -104,41 +99,16 @@ public final class NotificationsService: Sendable {
       ]
     }
     guard deliver else { return }
-    listener.start()
-    for n in 0..<options.senderThreads {
-      let t = Thread { [self] in
-        defer { self.finished.signal() }
-        self.senderLoop()
-      }
-      t.name = "smtp-sender-\(n)"
-      t.start()
-    }
-    ctx.host.onStop("outbox senders") { [self] in
-      guard !self.stopping.exchange(true, ordering: .relaxed) else { return }
-      for _ in 0..<self.options.senderThreads { self.wake.signal() }
-      for _ in 0..<self.options.senderThreads { self.finished.wait() }
-      self.listener.stop()
-    }
+    // Each sender thread keeps its own relay connection (closed when the thread ends).
+    senders.start(
+      makePass: { [self] in
+        let smtp = SMTPClient(host: ctx.config.smtpHost, port: ctx.config.smtpPort, heloName: ctx.mailDomain)
+        return { try self.deliverOne(smtp) }
+      }, nextDue: { [self] in try nextDueSeconds() })
+    ctx.host.onStop("outbox senders") { [senders] in senders.stop() }
   }
 
   // MARK: Delivery
-
-  private func senderLoop() {
-    let smtp = SMTPClient(host: ctx.config.smtpHost, port: ctx.config.smtpPort, heloName: ctx.mailDomain)
-    defer { smtp.close() }
-    while !stopping.load(ordering: .relaxed) {
-      var sent = false
-      do {
-        sent = try deliverOne(smtp)
-      } catch {
-        ctx.logger.warning("outbox pass failed", ["error": .string(String(describing: error))])
-      }
-      if !sent {
-        let due = (try? nextDueSeconds()) ?? options.pollSeconds
-        _ = wake.wait(timeout: .now() + min(options.pollSeconds, max(0.05, due)))
-      }
-    }
-  }
 
   func nextDueSeconds() throws -> Double {
     try ctx.pool.query("SELECT extract(epoch FROM min(next_attempt_at) - now()) AS s FROM notifications WHERE status = 'pending'").first?
@@ -203,6 +173,15 @@ public final class NotificationsService: Sendable {
 
   // MARK: Methods
 
+  /// Renders a template for enqueue or preview; missing data is the caller's error.
+  static func render(_ template: String, _ data: [String: JSONValue]) throws -> (subject: String, text: String) {
+    do {
+      return try Templates.render(template, data: data)
+    } catch let e as Templates.MissingData {
+      throw RPCError.invalidParam("data", "Template \(template) needs data fields: \(e.fields.joined(separator: ", ")).", reason: "missing_template_data")
+    }
+  }
+
   func methods() -> [MethodSpec] {
     [
       MethodSpec(
@@ -212,9 +191,7 @@ public final class NotificationsService: Sendable {
       ) { p, _ in
         let template = try p.string("template")
         let data = try p.object("data")
-        do { _ = try Templates.render(template, data: data) } catch let e as Templates.MissingData {
-          throw RPCError.invalidParam("data", "Template \(template) needs data fields: \(e.fields.joined(separator: ", ")).", reason: "missing_template_data")
-        }
+        _ = try Self.render(template, data)
         return try self.ctx.pool.transaction { tx in
           let id = try self.ctx.enqueueMail(tx, template: template, to: try p.string("to"), data: .object(data), workspaceId: p.optionalID("workspaceId"))
           return try tx.one(NotificationRow.select + " WHERE id = \(id)::uuid").map(NotificationRow.init)!.json
@@ -261,13 +238,8 @@ public final class NotificationsService: Sendable {
         "notification.preview", summary: "Renders a template with data, without sending.",
         params: [ParamSpec("template", .enumeration(Templates.names)), ParamSpec("data", .anyObject)], result: "{subject, text}"
       ) { p, _ in
-        let template = try p.string("template")
-        do {
-          let r = try Templates.render(template, data: try p.object("data"))
-          return ["subject": .string(r.subject), "text": .string(r.text)]
-        } catch let e as Templates.MissingData {
-          throw RPCError.invalidParam("data", "Template \(template) needs data fields: \(e.fields.joined(separator: ", ")).", reason: "missing_template_data")
-        }
+        let r = try Self.render(try p.string("template"), try p.object("data"))
+        return ["subject": .string(r.subject), "text": .string(r.text)]
       },
     ]
   }

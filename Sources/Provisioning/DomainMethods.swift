@@ -145,12 +145,7 @@ extension ProvisioningService {
       guard try tx.one("SELECT 1 FROM domains WHERE id = \(did)::uuid AND workspace_id = \(wid)::uuid") != nil else {
         throw RPCError.notFound("Domain", reason: "domain_not_found")
       }
-      try tx.query(
-        """
-        UPDATE domains SET status = 'failed', last_check_result = 'expired after 7 days without verification', next_check_at = NULL,
-          email_token_hash = NULL
-        WHERE id = \(did)::uuid AND status = 'pending' AND expires_at <= \(now)
-        """)
+      try verifier.expire(tx, now: now, only: did)
     }
     guard let row = try verifier.check(domainId: did, now: now) else { throw RPCError.notFound("Domain", reason: "domain_not_found") }
     return row.json

@@ -84,8 +84,6 @@ struct DomainRow {
 final class DomainVerifier: Sendable {
   let ctx: ServiceContext
   let dns: DNSClient
-  let stopping = Atomic<Bool>(false)
-  let done = DispatchSemaphore(value: 0)
 
   init(ctx: ServiceContext) {
     self.ctx = ctx
@@ -172,22 +170,26 @@ final class DomainVerifier: Sendable {
     try EventLog.emit(tx, type: "domain.verified", workspaceId: d.workspaceId, data: ["domainId": .string(d.id), "domain": .string(d.domain)])
   }
 
+  /// D3: pending domains older than 7 days fail, each with a `domain.failed`
+  /// event — all of them (the background pass) or just `only` (domain.check).
+  func expire(_ tx: PGTransaction, now: Date, only domainId: String? = nil) throws {
+    var q: SQL = """
+      UPDATE domains SET status = 'failed', last_check_result = 'expired after 7 days without verification',
+        next_check_at = NULL, email_token_hash = NULL
+      WHERE status = 'pending' AND expires_at <= \(now)
+      """
+    if let domainId { q.append(" AND id = \(domainId)::uuid") }
+    q.append(" RETURNING id, workspace_id, domain")
+    for r in try tx.query(q).rows {
+      try EventLog.emit(
+        tx, type: "domain.failed", workspaceId: r["workspace_id"], data: ["domainId": .orNull(r["id"]), "domain": .orNull(r["domain"])])
+    }
+  }
+
   /// One pass of the background loop at time `now`: expire old pending
   /// domains, then check the ones that are due.
   func tick(now: Date) throws {
-    try ctx.pool.transaction { tx in
-      let expired = try tx.query(
-        """
-        UPDATE domains SET status = 'failed', last_check_result = 'expired after 7 days without verification',
-          next_check_at = NULL, email_token_hash = NULL
-        WHERE status = 'pending' AND expires_at <= \(now) RETURNING id, workspace_id, domain
-        """
-      ).rows
-      for r in expired {
-        try EventLog.emit(
-          tx, type: "domain.failed", workspaceId: r["workspace_id"], data: ["domainId": .orNull(r["id"]), "domain": .orNull(r["domain"])])
-      }
-    }
+    try ctx.pool.transaction { tx in try expire(tx, now: now) }
     // Claim due domains with a lease so several provisioning processes share the work.
     let lease = now.addingTimeInterval(300)
     let due = try ctx.pool.transaction { tx in
@@ -210,27 +212,17 @@ final class DomainVerifier: Sendable {
     }
   }
 
-  func start(interval: Double = 5) {
-    let t = Thread { [self] in
-      defer { self.done.signal() }
-      while !self.stopping.load(ordering: .relaxed) {
-        do { try self.tick(now: Date()) } catch {
-          self.ctx.logger.warning("domain re-check pass failed", ["error": .string(String(describing: error))])
+  /// Runs `tick` every `interval` seconds on a thread of its own.
+  func start(interval: Double = 5) -> WorkerLoop {
+    let loop = WorkerLoop(name: "domain-recheck", threads: 1, pollSeconds: interval, channel: nil, config: ctx.host.pgConfig, logger: ctx.logger)
+    loop.start(
+      makePass: { [self] in
+        {
+          try self.tick(now: Date())
+          return false
         }
-        var slept = 0.0
-        while slept < interval && !self.stopping.load(ordering: .relaxed) {
-          Thread.sleep(forTimeInterval: 0.1)
-          slept += 0.1
-        }
-      }
-    }
-    t.name = "domain-recheck"
-    t.start()
-  }
-
-  func stop() {
-    guard !stopping.exchange(true, ordering: .relaxed) else { return }
-    done.wait()
+      }, nextDue: { interval })
+    return loop
   }
 }
 

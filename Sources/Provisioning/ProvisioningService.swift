@@ -25,8 +25,8 @@ public final class ProvisioningService: Sendable {
     ctx.host.dispatcher.register(
       workspaceMethods() + memberMethods() + domainMethods() + ssoMethods() + signInMethods() + feedMethods())
     if recheckInterval > 0 {
-      verifier.start(interval: recheckInterval)
-      ctx.host.onStop("domain re-check loop") { [verifier] in verifier.stop() }
+      let loop = verifier.start(interval: recheckInterval)
+      ctx.host.onStop("domain re-check loop") { loop.stop() }
     }
   }
 

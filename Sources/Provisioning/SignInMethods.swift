@@ -36,7 +36,8 @@ extension ProvisioningService {
     var memberships: [MembershipState]
     var claiming: String?
     var policies: [String: WorkspacePolicy]
-    var names: [String: String]
+
+    func name(_ workspaceId: String) -> String { policies[workspaceId]?.name ?? "" }
   }
 
   func signIn(_ p: Params) throws -> JSONValue {
@@ -122,14 +123,12 @@ extension ProvisioningService {
       """
     ).rows
     var policies: [String: WorkspacePolicy] = [:]
-    var names: [String: String] = [:]
     for w in rows {
       let id = try w.string("id")
       let enterprise = w["plan"] == "enterprise"
       let configured = try w.bool("sso_configured")
-      names[id] = w["name"] ?? ""
       policies[id] = WorkspacePolicy(
-        workspaceId: id, name: names[id]!, ssoConfigured: enterprise && configured, enforceSso: try w.bool("enforce_sso"),
+        workspaceId: id, name: w["name"] ?? "", ssoConfigured: enterprise && configured, enforceSso: try w.bool("enforce_sso"),
         domainCapture: try w.bool("domain_capture"), defaultRole: Role(rawValue: try w.string("sso_default_role")) ?? .creator,
         verifiedDomains: enterprise ? Set(w.stringArray("verified")) : [], bypassMemberIds: Set(w.stringArray("sso_bypass_member_ids")),
         ssoTested: try w.bool("sso_tested"))
@@ -140,7 +139,7 @@ extension ProvisioningService {
         throw RPCError.conflict("sso_not_configured", "Workspace \(policy.name) has no active SSO connection.")
       }
     }
-    return SignInState(user: user, memberships: memberships, claiming: claiming, policies: policies, names: names)
+    return SignInState(user: user, memberships: memberships, claiming: claiming, policies: policies)
   }
 
   func decide(_ state: SignInState, _ r: SignInInput) -> SignInDecision {
@@ -208,7 +207,7 @@ extension ProvisioningService {
           try ctx.enqueueMail(
             tx, template: "break_glass_sign_in", to: admin.email,
             data: [
-              "workspaceName": .string(state.names[wid] ?? ""), "adminName": .string(admin.name), "memberEmail": .string(email),
+              "workspaceName": .string(state.name(wid)), "adminName": .string(admin.name), "memberEmail": .string(email),
               "at": .string(PGTime.format(Date())),
             ], workspaceId: wid)
         }
@@ -218,25 +217,24 @@ extension ProvisioningService {
   }
 
   func render(_ decision: SignInDecision, state: SignInState, user: (id: String, name: String), request r: SignInInput) -> JSONValue {
-    let names = state.names
     var result: [String: JSONValue] = [
       "allowed": .bool(decision.allowed),
       "user": ["userId": .string(user.id), "email": .string(r.email), "name": .string(user.name)],
       "workspaces": .array(
         decision.workspaces.map {
           [
-            "workspaceId": .string($0.workspaceId), "workspaceName": .string(names[$0.workspaceId] ?? ""),
+            "workspaceId": .string($0.workspaceId), "workspaceName": .string(state.name($0.workspaceId)),
             "memberId": .orNull($0.memberId), "role": .string($0.role.rawValue), "joined": .string($0.joined.rawValue),
           ]
         }),
       "blocked": .array(
         decision.blocked.map {
-          ["workspaceId": .string($0.workspaceId), "workspaceName": .string(names[$0.workspaceId] ?? ""), "reason": .string($0.reason)]
+          ["workspaceId": .string($0.workspaceId), "workspaceName": .string(state.name($0.workspaceId)), "reason": .string($0.reason)]
         }),
     ]
     if let reason = decision.reason {
       result["reason"] = .string(reason)
-      let wname = decision.blocked.first { $0.reason == reason }.flatMap { names[$0.workspaceId] } ?? ""
+      let wname = decision.blocked.first { $0.reason == reason }.map { state.name($0.workspaceId) } ?? ""
       result["message"] = .string(Self.refusalMessage(reason, workspace: wname, domain: r.domain))
     }
     return .object(result)

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import RosterRuntime
 import Sockets
 import Synchronization
 
@@ -90,21 +91,7 @@ final class UncheckedBox<T>: @unchecked Sendable {
 
 /// Starts this executable again with other arguments (a server for a baseline).
 func spawnSelf(_ args: [String]) throws -> pid_t {
-  let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-  let cArgs = ([exe] + args).map { strdup($0) } + [nil]
-  defer { cArgs.forEach { free($0) } }
-  var pid: pid_t = 0
-  var attr = posix_spawnattr_t()
-  posix_spawnattr_init(&attr)
-  defer { posix_spawnattr_destroy(&attr) }
-  // The child must not inherit our blocked SIGTERM/SIGINT.
-  var empty = sigset_t()
-  sigemptyset(&empty)
-  posix_spawnattr_setsigmask(&attr, &empty)
-  posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-  let rc = posix_spawn(&pid, exe, nil, &attr, cArgs, environ)
-  guard rc == 0 else { throw SocketError("posix_spawn", code: rc) }
-  return pid
+  try Spawn.start([URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path] + args, output: nil)
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -129,9 +129,6 @@ public enum EventLog {
 public enum Outbox {
   public static let channel = "roster_outbox"
 
-  /// Templates the product sends.
-  public static let templates = ["domain_verification", "sso_live", "transfer_target_conflict", "break_glass_sign_in", "deprovision_summary"]
-
   @discardableResult
   public static func enqueue(
     _ tx: PGTransaction, template: String, to: String, data: JSONValue, workspaceId: String?, mailDomain: String

@@ -23,7 +23,8 @@ public struct Migrator: Sendable {
   /// (…/share/roster/schema, …/schema), then up from it (a source checkout).
   public static func locateSchemaDirectory(env: [String: String] = ProcessInfo.processInfo.environment) -> String? {
     if let d = env["ROSTER_SCHEMA_DIR"], !d.isEmpty { return d }
-    let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+    // /proc/self/exe, not argv[0]: a command found through PATH has a bare name there.
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     var candidates = [
       exe.appendingPathComponent("../share/roster/schema").path, exe.appendingPathComponent("schema").path,
       "/usr/local/share/roster/schema", "/usr/share/roster/schema",

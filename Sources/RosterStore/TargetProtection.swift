@@ -29,7 +29,7 @@ public enum TargetProtection {
     }
   }
 
-  /// The data of the email every admin gets (one per admin, per refused attempt).
+  /// The workspace's active admins: who is told about a refused attempt, a break-glass sign-in or a finished deprovisioning.
   public static func admins(_ tx: PGTransaction, workspaceId: String) throws -> [MemberRow] {
     try tx.query(MemberRow.select + " WHERE m.workspace_id = \(workspaceId)::uuid AND m.role = 'admin' AND m.status = 'active' ORDER BY m.id")
       .rows.map(MemberRow.init)

@@ -72,10 +72,22 @@ import Testing
     try f.service.recheckDomains(now: start.addingTimeInterval(8 * 24 * 3600))
     #expect(try f.pool.query("SELECT status FROM domains WHERE domain = 'never.test'").first?["status"] == "failed")
     #expect(try f.pool.query("SELECT status FROM domains WHERE domain = 'later.test'").first?["status"] == "verified")
+    #expect(try f.pool.query("SELECT count(*) AS n FROM events WHERE type = 'domain.failed' AND data->>'domain' = 'never.test'").first?["n"] == "1")
     // A failed domain can be started again with domain.add.
     let again = try f.rpc.call("domain.add", ["workspaceId": .string(w.id), "domain": "never.test", "method": "dns", "actor": f.admin(w)])
     #expect(again["status"] == "pending")
     #expect(again["domainId"] == never["domainId"])
+  }
+
+  /// D3 through domain.check: an expired pending domain fails there too, with the same `domain.failed` event.
+  @Test func d3DomainCheckExpiresAnOldPendingDomain() throws {
+    let w = try f.workspace()
+    let d = try f.rpc.call("domain.add", ["workspaceId": .string(w.id), "domain": "stale.test", "method": "dns", "actor": f.admin(w)])
+    try f.pool.query("UPDATE domains SET expires_at = now() - interval '1 minute' WHERE domain = 'stale.test'")
+    let checked = try f.rpc.call("domain.check", ["workspaceId": .string(w.id), "domainId": d["domainId"]!])
+    #expect(checked["status"] == "failed")
+    #expect(checked["lastCheckResult"] == "expired after 7 days without verification")
+    #expect(try f.pool.query("SELECT count(*) AS n FROM events WHERE type = 'domain.failed' AND data->>'domain' = 'stale.test'").first?["n"] == "1")
   }
 
   @Test func d3ScheduleGrowsFromAMinuteToHourly() {

@@ -1,4 +1,5 @@
 import Foundation
+import RosterRuntime
 
 #if canImport(Glibc)
   import Glibc
@@ -48,25 +49,13 @@ public struct TestError: Error, CustomStringConvertible {
 
 /// Runs helper programs for the test fixtures.
 public enum TestProcess {
-  /// Runs a program to completion (posix_spawn + waitpid). Not Foundation's
-  /// Process: it watches an inherited descriptor to see its child exit, and
-  /// `pg_ctl start` leaves a server holding that descriptor forever.
+  /// Runs a program to completion (see `Spawn`) and returns its output; throws if it fails.
   @discardableResult
   public static func run(_ argv: [String], asPostgres: Bool = false) throws -> String {
     let args = asPostgres ? ["runuser", "-u", "postgres", "--"] + argv : argv
     let outPath = "/tmp/roster-test-out-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     defer { unlink(outPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let cArgs = (["/usr/bin/env"] + args).map { strdup($0) } + [nil]
-    defer { cArgs.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, "/usr/bin/env", &actions, nil, cArgs, environ)
-    guard rc == 0 else { throw TestError("posix_spawn \(args[0]) failed: \(rc)") }
+    let pid = try Spawn.start(args, output: outPath)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
@@ -80,27 +69,7 @@ public enum TestProcess {
 
   /// Starts a long-running helper (posix_spawn; the caller stops it).
   public static func start(_ argv: [String], environment: [String: String]? = nil, output: String? = nil) throws -> Spawned {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
-    let cArgs = (["/usr/bin/env"] + argv).map { strdup($0) } + [nil]
-    defer { cArgs.forEach { free($0) } }
-    let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { env.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, "/usr/bin/env", &actions, &attr, cArgs, env)
-    guard rc == 0 else { throw TestError("posix_spawn \(argv[0]) failed: \(rc)") }
-    return Spawned(pid: pid)
+    Spawned(pid: try Spawn.start(argv, environment: environment, output: output ?? "/dev/null"))
   }
 
   /// Waits until `condition` holds, polling; false on timeout.
