@@ -26,14 +26,15 @@ import Testing
   }
 
   func jobState(jobId: String, leaver: String, target: String) throws -> (status: String, leaverItems: Int64, targetItems: Int64, folders: Int64) {
-    let r = try f.pool.query(
+    let row = try f.pool.query(
       """
       SELECT (SELECT status FROM jobs WHERE id = \(jobId)::uuid) AS status,
              (SELECT count(*) FROM content WHERE owner_member_id = \(leaver)::uuid) AS leaver,
              (SELECT count(*) FROM content WHERE owner_member_id = \(target)::uuid) AS target,
              (SELECT count(*) FROM folders WHERE created_by_job = \(jobId)::uuid) AS folders
       """
-    ).first!
+    ).first
+    let r = try #require(row)
     return (try r.string("status"), try r.int("leaver"), try r.int("target"), try r.int("folders"))
   }
 
@@ -88,10 +89,11 @@ import Testing
     #expect(s.leaverItems == 0)
     #expect(s.targetItems == Int64(items))
     #expect(s.folders == 1)
-    let distinct = try f.pool.query("SELECT count(DISTINCT id) AS n, count(*) AS total FROM content WHERE workspace_id = \(w.id)::uuid").first!
+    let distinct = try #require(
+      try f.pool.query("SELECT count(DISTINCT id) AS n, count(*) AS total FROM content WHERE workspace_id = \(w.id)::uuid").first)
     #expect(distinct["n"] == String(items))
     #expect(distinct["total"] == String(items))
-    let folder = try f.pool.query("SELECT id, name, owner_member_id FROM folders WHERE created_by_job = \(jobId)::uuid").first!
+    let folder = try #require(try f.pool.query("SELECT id, name, owner_member_id FROM folders WHERE created_by_job = \(jobId)::uuid").first)
     #expect(folder["name"] == "leaver@acme.test - Lee Ver's content")
     #expect(folder["owner_member_id"] == target)
     #expect(try f.pool.query("SELECT count(*) AS n FROM content WHERE folder_id = \(folder["id"]!)::uuid").first?["n"] == String(items))

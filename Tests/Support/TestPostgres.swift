@@ -30,6 +30,7 @@ public final class TestPostgres: Sendable {
 
   /// A separate cluster (tests that stop the server use their own).
   public init(withTemplate: Bool = true) throws {
+    Self.removeAbandonedClusters()
     root = try TestFiles.makeTempDirectory(prefix: "roster-test-pg")
     dataDir = root + "/data"
     socketDir = root + "/sock"
@@ -37,6 +38,7 @@ public final class TestPostgres: Sendable {
     for d in [dataDir, socketDir] {
       try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
+    try String(getpid()).write(toFile: root + "/owner.pid", atomically: true, encoding: .utf8)
     if asPostgres {
       try TestProcess.run(["chown", "-R", "postgres:postgres", root])
       chmod(root, 0o755)
@@ -44,13 +46,22 @@ public final class TestPostgres: Sendable {
     try TestProcess.run(
       [Self.binary("initdb"), "-D", dataDir, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"],
       asPostgres: asPostgres)
-    // fsync off: a throwaway cluster; durability is not what these tests measure.
-    let options =
-      "-k \(socketDir) -c listen_addresses='' -p \(port) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB"
-    try TestProcess.run(
-      [Self.binary("pg_ctl"), "-D", dataDir, "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"],
-      asPostgres: asPostgres)
+    try startServer()
     if withTemplate { try createTemplate() }
+  }
+
+  /// Clusters left by a test process that died without cleaning up (a
+  /// crash skips atexit) are stopped and removed, so failed runs do not
+  /// pile up servers.
+  static func removeAbandonedClusters() {
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("roster-test-pg-") {
+      let dir = "/tmp/" + name
+      guard let text = try? String(contentsOfFile: dir + "/owner.pid", encoding: .utf8), let owner = pid_t(text),
+        kill(owner, 0) != 0 && errno == ESRCH
+      else { continue }
+      _ = try? TestProcess.run([binary("pg_ctl"), "-D", dir + "/data", "-m", "immediate", "-w", "stop"], asPostgres: getuid() == 0)
+      try? FileManager.default.removeItem(atPath: dir)
+    }
   }
 
   /// Finds a PostgreSQL program on PATH or in Debian's versioned folder.
@@ -99,6 +110,7 @@ public final class TestPostgres: Sendable {
   }
 
   public func startServer() throws {
+    // fsync off: a throwaway cluster; durability is not what these tests measure.
     let options =
       "-k \(socketDir) -c listen_addresses='' -p \(port) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB"
     try TestProcess.run(
