@@ -120,7 +120,7 @@ final class SCIMRouter: Sendable {
     } catch let e as SCIMError {
       var headers: [(name: String, value: String)] = []
       if e.status == 401 { headers.append(("WWW-Authenticate", "Bearer realm=\"roster-scim\"")) }
-      if e.status == 405 { headers.append(("Allow", e.detail.components(separatedBy: "Allowed: ").last ?? "GET")) }
+      if let allow = e.allow { headers.append(("Allow", allow.joined(separator: ", "))) }
       return .error(e, headers: headers)
     } catch let e as TargetProtectedError {
       try? ctx.notifyTargetConflict(e)
@@ -138,7 +138,9 @@ final class SCIMRouter: Sendable {
   func only(_ r: SCIMRequest, _ methods: [String], _ shapeOK: Bool) throws(SCIMError) {
     guard shapeOK else { throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.") }
     guard methods.contains(r.method) || (r.method == "HEAD" && methods.contains("GET")) else {
-      throw SCIMError(405, nil, "\(r.method) is not allowed here. Allowed: \(methods.joined(separator: ", "))")
+      var e = SCIMError(405, nil, "\(r.method.prefix(20)) is not allowed here. Allowed: \(methods.joined(separator: ", "))")
+      e.allow = methods
+      throw e
     }
   }
 

@@ -6,6 +6,8 @@ public struct SCIMError: Error, Sendable, Equatable, CustomStringConvertible {
   public var status: Int
   public var scimType: String?
   public var detail: String
+  /// For 405: the methods the resource allows (the `Allow` header).
+  public var allow: [String]?
 
   public init(_ status: Int, _ scimType: String?, _ detail: String) {
     self.status = status
