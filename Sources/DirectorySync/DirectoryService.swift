@@ -81,7 +81,7 @@ public final class DirectoryService: Sendable {
       MethodSpec("directory.disable", summary: "Revokes the token and turns Directory Sync off (data is kept).", params: wsActor, result: "Directory") {
         p, c in try self.disable(p, c)
       },
-      MethodSpec("directory.get", summary: "The directory (never the token).", params: [.workspaceId, .optional("actor", .object([.optional("memberId", .uuid), .optional("ops", .string(maxLength: 200))]))], result: "Directory") {
+      MethodSpec("directory.get", summary: "The directory (never the token).", params: [.workspaceId], result: "Directory") {
         p, _ in
         try self.ctx.pool.transaction { tx in
           let wid = try p.id("workspaceId")
