@@ -127,7 +127,7 @@ public final class DeprovisioningService: Sendable {
         UPDATE workspaces SET deprovision_mode = \(mode), deprovision_content = \(content), deprovision_target_member_id = \(target)::uuid
         WHERE id = \(wid)::uuid
         """)
-      let after = try settings(tx, try WorkspaceRow.load(tx, wid)!)
+      let after = try settings(tx, try required(WorkspaceRow.load(tx, wid), "the workspace"))
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "deprovision.configure", targetType: "workspace", targetId: wid, before: before, after: after)
       return after
     }
@@ -149,7 +149,7 @@ public final class DeprovisioningService: Sendable {
         try TargetProtection.check(w, memberId: m.id, attempt: .deactivate)
         try AdminGuard.ensureNotLastAdmin(tx, member: m)
         let jobId = try Lifecycle.deactivate(tx, member: m, actor: actor, reason: "removed_by_admin")
-        return try tx.one(JobRow.select + " WHERE id = \(jobId)::uuid").map(JobRow.init)!.json
+        return try JobRow(tx.single(JobRow.select + " WHERE id = \(jobId)::uuid", "the job")).json
       }
     }
   }
@@ -198,7 +198,7 @@ public final class DeprovisioningService: Sendable {
           }
           try tx.query("SELECT pg_notify('roster_jobs', \(job.id))")
           try AuditLog.record(tx, workspaceId: job.workspaceId, actor: actor, action: "job.retry", targetType: "job", targetId: job.id)
-          return try tx.one(JobRow.select + " WHERE id = \(job.id)::uuid").map(JobRow.init)!.json
+          return try JobRow(tx.single(JobRow.select + " WHERE id = \(job.id)::uuid", "the job")).json
         }
       },
     ]
@@ -233,12 +233,12 @@ public final class DeprovisioningService: Sendable {
           if let folder, try tx.one("SELECT 1 FROM folders WHERE id = \(folder)::uuid AND owner_member_id = \(m.id)::uuid") == nil {
             throw RPCError.notFound("Folder", reason: "folder_not_found")
           }
-          let r = try tx.one(
+          let r = try tx.single(
             """
             INSERT INTO content (workspace_id, owner_member_id, folder_id, title, posted)
             VALUES (\(wid)::uuid, \(owner)::uuid, \(folder)::uuid, \(try p.string("title")), \(try p.bool("posted")))
             RETURNING id, workspace_id, owner_member_id, folder_id, title, posted, created_at
-            """)!
+            """)
           return try Self.contentJSON(r)
         }
       },
@@ -316,7 +316,7 @@ public final class DeprovisioningService: Sendable {
       try AuditLog.record(
         tx, workspaceId: to, actor: .system("user:\(uid)"), action: "content.move_requested", targetType: "job", targetId: jobId,
         after: ["fromWorkspaceId": .string(from)])
-      return try tx.one(JobRow.select + " WHERE id = \(jobId)::uuid").map(JobRow.init)!.json
+      return try JobRow(tx.single(JobRow.select + " WHERE id = \(jobId)::uuid", "the job")).json
     }
   }
 }

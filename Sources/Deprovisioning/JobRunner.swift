@@ -29,7 +29,7 @@ struct JobRunner: Sendable {
     {
       return try r.string("id")
     }
-    return try tx.one("SELECT id FROM folders WHERE created_by_job = \(job.id)::uuid")!.string("id")
+    return try tx.single("SELECT id FROM folders WHERE created_by_job = \(job.id)::uuid", "the job's folder").string("id")
   }
 
   func deprovision(_ tx: PGTransaction, _ job: JobRow) throws -> JSONValue {

@@ -90,8 +90,8 @@ public final class DirectoryService: Sendable {
             throw RPCError.notFound("Directory", reason: "directory_not_found")
           }
           var o = try self.directoryJSON(d, token: nil).objectValue!
-          o["userCount"] = .int(try tx.one("SELECT count(*) AS n FROM scim_users WHERE workspace_id = \(wid)::uuid")!.int("n"))
-          o["groupCount"] = .int(try tx.one("SELECT count(*) AS n FROM scim_groups WHERE workspace_id = \(wid)::uuid")!.int("n"))
+          o["userCount"] = .int(try tx.single("SELECT count(*) AS n FROM scim_users WHERE workspace_id = \(wid)::uuid").int("n"))
+          o["groupCount"] = .int(try tx.single("SELECT count(*) AS n FROM scim_groups WHERE workspace_id = \(wid)::uuid").int("n"))
           return .object(o)
         }
       },
@@ -141,12 +141,12 @@ public final class DirectoryService: Sendable {
         throw RPCError.conflict("directory_enabled", "Directory Sync is already on; use directory.rotateToken for a new token.")
       }
       let token = Self.newToken()
-      let row = try tx.one(
+      let row = try tx.single(
         """
         INSERT INTO directories (workspace_id, token_hash, enabled, token_rotated_at) VALUES (\(w.id)::uuid, \(SHA256.hex(token)), true, now())
         ON CONFLICT (workspace_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, enabled = true, token_rotated_at = now()
         RETURNING *
-        """)!
+        """)
       try EventLog.emit(tx, type: "directory.enabled", workspaceId: w.id)
       return (row, token)
     }
@@ -211,7 +211,7 @@ public final class DirectoryService: Sendable {
         try tx.query("UPDATE scim_groups SET role = \(role), priority = \(role == nil ? nil : priority) WHERE id = \(gid)::uuid")
         let members = try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(gid)::uuid").rows.compactMap { $0["member_id"] }
         try RoleSync(ctx: ctx).recompute(tx, workspace: w, memberIds: members)
-        let after = try tx.one(Self.groupSelect + " WHERE g.id = \(gid)::uuid")!
+        let after = try tx.single(Self.groupSelect + " WHERE g.id = \(gid)::uuid", "the group")
         try AuditLog.record(
           tx, workspaceId: wid, actor: actor, action: "group.map_role", targetType: "group", targetId: gid, before: try groupJSON(before),
           after: try groupJSON(after))

@@ -138,12 +138,12 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
       let externalId = resource["externalId"]?.stringValue
       resource["displayName"] = nil
       resource["externalId"] = nil
-      let id = try tx.one(
+      let id = try tx.single(
         """
         INSERT INTO scim_groups (workspace_id, directory_id, display_name, external_id, resource)
         VALUES (\(scope.workspaceId)::uuid, \(scope.directoryId)::uuid, \(name), \(externalId), \(JSONValue.object(resource))::jsonb)
         RETURNING id
-        """)!.string("id")
+        """).string("id")
       try addMembers(tx, group: id, members)
       try AuditLog.record(
         tx, workspaceId: scope.workspaceId, actor: .directory(scope.directoryId), action: "scim.group.create", targetType: "group", targetId: id,

@@ -129,8 +129,12 @@ final class SCIMRouter: Sendable {
       return .error(SCIMError(503, nil, "The database is unavailable; try again shortly."))
     } catch let e as PGError where e.isUniqueViolation {
       return .error(.uniqueness("A resource with that unique attribute already exists."))
+    } catch let e as PGError where e.kind == .noRow {
+      return .error(SCIMError(409, nil, "The resource was changed by another request at the same moment; read it again and retry."))
     } catch {
-      ctx.logger.error("scim request failed", ["error": .string(String(reflecting: error))])
+      var fields: [String: JSONValue] = ["error": .string(String(describing: error))]
+      if ctx.logger.isEnabled(.debug) { fields["debug"] = .string(String(reflecting: error)) }
+      ctx.logger.error("scim request failed", fields)
       return .error(SCIMError(500, nil, "Internal error; the server log has details."))
     }
   }
@@ -246,7 +250,7 @@ final class SCIMRouter: Sendable {
     if let f = try filter(r, searchBody: searchBody) { condition.append(" AND " + (try SCIMQuery(target: target).sql(f))) }
     return try ctx.pool.withConnection { conn in
       let tx = PGTransaction(connection: conn)
-      let total = Int(try tx.one("SELECT count(*) AS n FROM " + from + condition)!.int("n"))
+      let total = Int(try tx.single("SELECT count(*) AS n FROM " + from + condition).int("n"))
       var rows: [Row] = []
       if count > 0 && start <= total {
         rows = try tx.query(select + condition + order + " LIMIT \(count) OFFSET \(start - 1)").rows.map(row)

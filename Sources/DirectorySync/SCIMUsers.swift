@@ -136,6 +136,17 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     return parts.isEmpty ? nil : parts.joined(separator: " ")
   }
 
+  /// The name a change gives the member: the attribute the IdP changed —
+  /// `displayName`, else `name` (formatted, or given and family names) —
+  /// or nil when no name changed.
+  static func renamed(from old: [String: JSONValue], to new: [String: JSONValue]) -> String? {
+    if let d = new["displayName"]?.stringValue, !d.isEmpty, new["displayName"] != old["displayName"] { return d }
+    guard new["name"] != old["name"] else { return nil }
+    if let f = new["name"]?["formatted"]?.stringValue, !f.isEmpty, new["name"]?["formatted"] != old["name"]?["formatted"] { return f }
+    let parts = [new["name"]?["givenName"]?.stringValue, new["name"]?["familyName"]?.stringValue].compactMap { $0 }.filter { !$0.isEmpty }
+    return parts.isEmpty ? nil : parts.joined(separator: " ")
+  }
+
   func create(_ r: SCIMRequest, scope: DirectoryScope, router: SCIMRouter) throws -> SCIMResponse {
     guard case .object(let raw) = try router.body(r) else { throw SCIMError.invalidSyntax("A User must be a JSON object.") }
     let resource = try normalizer.normalize(raw)
@@ -154,11 +165,15 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
         throw SCIMError.uniqueness("A User with userName '\(userName.prefix(200))' already exists.")
       }
       guard let w = try WorkspaceRow.load(tx, scope.workspaceId) else { throw SCIMError.notFound("Workspace not found.") }
-      let user = try Users.findOrCreate(tx, email: email, name: Self.displayName(of: resource))
+      // C8: an existing person is linked as an invitation would link them;
+      // nothing about them changes (the name goes on this membership).
+      let displayName = Self.displayName(of: resource)
+      let userId = try Users.find(tx, email: email)
+        ?? tx.single("INSERT INTO users (email, name) VALUES (\(email), \(displayName ?? "")) RETURNING id", "the new user").string("id")
       let actor = ActorRef.directory(scope.directoryId)
       let active = resource["active"]?.boolValue ?? true
       let attribute = resource[roleAttributeName]?.stringValue
-      var member = try tx.one(MemberRow.select + " WHERE m.workspace_id = \(w.id)::uuid AND m.user_id = \(user.id)::uuid FOR UPDATE OF m")
+      var member = try tx.one(MemberRow.select + " WHERE m.workspace_id = \(w.id)::uuid AND m.user_id = \(userId)::uuid FOR UPDATE OF m")
         .map(MemberRow.init)
       if let m = member, try tx.one("SELECT 1 FROM scim_users WHERE member_id = \(m.id)::uuid") != nil {
         throw SCIMError.uniqueness("\(email) is already provisioned in this workspace.")
@@ -169,27 +184,29 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
         if m.status == "deleted" {
           try Lifecycle.reactivate(tx, member: m, role: resolved.role.rawValue, roleSource: resolved.source.rawValue, actor: actor)
         }
-        try tx.query("UPDATE members SET role_attribute = \(attribute), updated_at = now() WHERE id = \(m.id)::uuid")
+        try tx.query(
+          "UPDATE members SET role_attribute = \(attribute), name = coalesce(\(displayName), name), updated_at = now() WHERE id = \(m.id)::uuid")
         member = try MemberRow.load(tx, workspaceId: w.id, memberId: m.id, forUpdate: true)
       } else {
-        let id = try tx.one(
+        let id = try tx.single(
           """
-          INSERT INTO members (workspace_id, user_id, role, role_source, role_attribute, status, joined)
-          VALUES (\(w.id)::uuid, \(user.id)::uuid, \(resolved.role.rawValue), \(resolved.source.rawValue), \(attribute), 'active', 'scim')
+          INSERT INTO members (workspace_id, user_id, name, role, role_source, role_attribute, status, joined)
+          VALUES (\(w.id)::uuid, \(userId)::uuid, \(displayName), \(resolved.role.rawValue), \(resolved.source.rawValue), \(attribute),
+                  'active', 'scim')
           RETURNING id
-          """)!.string("id")
+          """).string("id")
         try EventLog.emit(
           tx, type: "member.created", workspaceId: w.id, memberId: id, data: ["role": .string(resolved.role.rawValue), "joined": "scim"])
         member = try MemberRow.load(tx, workspaceId: w.id, memberId: id, forUpdate: true)
       }
-      let m = member!
+      let m = try required(member, "the member")
       try store(tx, memberId: m.id, scope: scope, resource: resource, insert: true)
       try roles.recompute(tx, workspace: w, memberIds: [m.id])
       if active, m.status == "deactivated" {
         try Lifecycle.reactivate(tx, member: m, role: m.role, roleSource: m.roleSource, actor: actor)
       } else if !active {
         try TargetProtection.check(w, memberId: m.id, attempt: .deactivate)
-        try Lifecycle.deactivate(tx, member: try MemberRow.load(tx, workspaceId: w.id, memberId: m.id)!, actor: actor, reason: "scim_inactive")
+        try Lifecycle.deactivate(tx, member: try required(MemberRow.load(tx, workspaceId: w.id, memberId: m.id), "the member"), actor: actor, reason: "scim_inactive")
       }
       try AuditLog.record(tx, workspaceId: w.id, actor: actor, action: "scim.user.create", targetType: "member", targetId: m.id, after: .object(resource))
       let row = try load(tx, id: m.id, scope: scope)
@@ -216,19 +233,21 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     let doc = JSONValue.object(stored)
     let emails = PGTextArray((resource["emails"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue?.lowercased() })
     let actor = ActorRef.directory(scope.directoryId).json
+    let displayName = Self.displayName(of: resource)
     let row = try ctx.pool.withConnection { conn in
       try conn.query(
         """
         WITH w AS (
           SELECT id, sso_default_role FROM workspaces WHERE id = \(scope.workspaceId)::uuid
         ), u AS (
-          INSERT INTO users (email, name) VALUES (\(email), \(Self.displayName(of: resource) ?? ""))
-          ON CONFLICT (lower(email)) DO UPDATE SET name = CASE WHEN users.name = '' THEN EXCLUDED.name ELSE users.name END
+          -- C8: an existing person is only linked; the no-op update returns their id.
+          INSERT INTO users (email, name) VALUES (\(email), \(displayName ?? ""))
+          ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
           RETURNING id
         ), m AS (
-          INSERT INTO members (workspace_id, user_id, role, role_source, role_attribute, status, joined)
-          SELECT w.id, u.id, coalesce(\(explicit)::text, w.sso_default_role), CASE WHEN \(explicit)::text IS NULL THEN 'default' ELSE 'attribute' END,
-                 \(attribute), 'active', 'scim'
+          INSERT INTO members (workspace_id, user_id, name, role, role_source, role_attribute, status, joined)
+          SELECT w.id, u.id, \(displayName), coalesce(\(explicit)::text, w.sso_default_role),
+                 CASE WHEN \(explicit)::text IS NULL THEN 'default' ELSE 'attribute' END, \(attribute), 'active', 'scim'
           FROM w, u
           ON CONFLICT (workspace_id, user_id) DO NOTHING
           RETURNING id, role
@@ -324,19 +343,22 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     else { throw SCIMError.notFound("User \(current.id) not found.") }
     let actor = ActorRef.directory(scope.directoryId)
     guard let newUserName = resource["userName"]?.stringValue else { throw SCIMError.invalidValue("'userName' is required.") }
-    if newUserName.lowercased() != current.userName.lowercased() {
-      if try tx.one(
+    if newUserName.lowercased() != current.userName.lowercased(),
+      try tx.one(
         "SELECT 1 FROM scim_users WHERE workspace_id = \(scope.workspaceId)::uuid AND lower(user_name) = lower(\(newUserName)) AND member_id <> \(current.id)::uuid"
-      ) != nil {
-        throw SCIMError.uniqueness("A User with userName '\(newUserName.prefix(200))' already exists.")
-      }
-      guard let email = Self.email(of: resource) else {
-        throw SCIMError.invalidValue("'userName' must be an email address (or 'emails' must contain one).")
-      }
-      if try tx.one("SELECT 1 FROM users WHERE lower(email) = lower(\(email)) AND id <> \(member.userId)::uuid") != nil {
-        throw SCIMError.uniqueness("Another account already uses \(email).")
-      }
-      try tx.query("UPDATE users SET email = \(email) WHERE id = \(member.userId)::uuid")
+      ) != nil
+    {
+      throw SCIMError.uniqueness("A User with userName '\(newUserName.prefix(200))' already exists.")
+    }
+    guard let email = Self.email(of: resource) else {
+      throw SCIMError.invalidValue("'userName' must be an email address (or 'emails' must contain one).")
+    }
+    // C8: the email and name reach the member; the shared person changes
+    // only when this workspace owns both addresses.
+    do {
+      try DirectoryIdentity.apply(tx, workspace: w, member: member, email: email, name: Self.renamed(from: current.resource, to: resource))
+    } catch let e as DirectoryIdentity.EmailTaken {
+      throw SCIMError.uniqueness("Another member of this workspace already uses \(e.email.prefix(200)).")
     }
     let wasActive = current.active
     let active = resource["active"]?.boolValue ?? true

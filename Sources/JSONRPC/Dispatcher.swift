@@ -12,8 +12,12 @@ public struct CallRecord: Sendable {
   public var seconds: Double
   /// nil on success.
   public var error: RPCError?
-  /// The underlying error when a handler threw something that was not an RPC error.
+  /// The underlying error when a handler threw something that was not an RPC
+  /// error, as its `description` (errors that may hold data, such as
+  /// database errors, keep it out of their description).
   public var internalDetail: String?
+  /// The same error's `debugDescription`, for debug-level logs only.
+  public var internalDebugDetail: String?
 }
 
 /// Routes JSON-RPC 2.0 messages to registered methods. Pure: it turns one
@@ -141,6 +145,7 @@ public final class Dispatcher: Sendable {
     ctx.requestID = "r\(n)"
     let started = ContinuousClock.now
     var internalDetail: String?
+    var internalDebugDetail: String?
     let outcome: Result<JSONValue, RPCError>
     if let spec {
       do {
@@ -154,7 +159,8 @@ public final class Dispatcher: Sendable {
         if let mapped = errorMapper?(error) {
           outcome = .failure(mapped)
         } else {
-          internalDetail = String(reflecting: error)
+          internalDetail = String(describing: error)
+          internalDebugDetail = String(reflecting: error)
           outcome = .failure(.internalError())
         }
       }
@@ -166,7 +172,8 @@ public final class Dispatcher: Sendable {
       let seconds = elapsed.inSeconds
       var err: RPCError?
       if case .failure(let e) = outcome { err = e }
-      observer(CallRecord(method: String(method.prefix(100)), known: spec != nil, requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail))
+      observer(CallRecord(method: String(method.prefix(100)), known: spec != nil, requestID: ctx.requestID, seconds: seconds, error: err, internalDetail: internalDetail,
+          internalDebugDetail: internalDebugDetail))
     }
     if isNotification { return nil }
     switch outcome {

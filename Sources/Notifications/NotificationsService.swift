@@ -194,7 +194,7 @@ public final class NotificationsService: Sendable {
         _ = try Self.render(template, data)
         return try self.ctx.pool.transaction { tx in
           let id = try self.ctx.enqueueMail(tx, template: template, to: try p.string("to"), data: .object(data), workspaceId: p.optionalID("workspaceId"))
-          return try tx.one(NotificationRow.select + " WHERE id = \(id)::uuid").map(NotificationRow.init)!.json
+          return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(id)::uuid", "the queued email")).json
         }
       },
       MethodSpec(
@@ -231,7 +231,7 @@ public final class NotificationsService: Sendable {
             "UPDATE notifications SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(n.id)::uuid")
           try tx.query("SELECT pg_notify('roster_outbox', \(n.id))")
           try AuditLog.record(tx, workspaceId: n.workspaceId, actor: actor, action: "notification.retry", targetType: "notification", targetId: n.id)
-          return try tx.one(NotificationRow.select + " WHERE id = \(n.id)::uuid").map(NotificationRow.init)!.json
+          return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(n.id)::uuid", "the email")).json
         }
       },
       MethodSpec(

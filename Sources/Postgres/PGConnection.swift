@@ -72,6 +72,13 @@ public final class PGConnection: Sendable {
     try state.withLock { (s: inout State) throws(PGError) -> PGRows in try run(&s, sql.text, sql.binds) }
   }
 
+  /// The first row of a statement that must return one; a missing row is
+  /// an error naming `what`.
+  public func single(_ sql: SQL, _ what: String = "the row") throws(PGError) -> PGRow {
+    guard let row = try query(sql).first else { throw PGError.noRow(what) }
+    return row
+  }
+
   /// Runs SQL text without parameters through the simple protocol; several
   /// statements are allowed (migrations). Only for SQL from our own files.
   public func execute(script: String) throws(PGError) {
@@ -149,22 +156,26 @@ public final class PGConnection: Sendable {
     }
     defer { PQclear(res) }
     try check(res, conn: conn, s: &s)
-    return copyRows(res!)
+    guard let res else { throw PGError(kind: .connection, message: "no result from the server") }
+    return copyRows(res)
   }
 
   private func check(_ res: OpaquePointer?, conn: OpaquePointer, s: inout State) throws(PGError) {
     let status = res.map { PQresultStatus($0) } ?? PGRES_FATAL_ERROR
     if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY { return }
-    let message = String(cString: res.map { PQresultErrorMessage($0) } ?? PQerrorMessage(conn))
-      .trimmingCharacters(in: .whitespacesAndNewlines)
-    let sqlState = res.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
-    let constraint = res.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "n"))) }.map { String(cString: $0) }
+    func field(_ code: Character) -> String? {
+      res.flatMap { PQresultErrorField($0, Int32(code.asciiValue!)) }.map { String(cString: $0) }
+    }
+    // The primary message and the DETAIL line are kept apart: DETAIL quotes
+    // row values and must stay out of logs (PGError.description).
+    let primary = field("M") ?? String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+    let sqlState = field("C")
     if PQstatus(conn) != CONNECTION_OK {
       s.prepared = [:]
-      throw PGError(kind: .connection, sqlState: sqlState ?? "08006", message: message.isEmpty ? "connection lost" : message)
+      throw PGError(kind: .connection, sqlState: sqlState ?? "08006", message: primary.isEmpty ? "connection lost" : primary)
     }
     // A statement that failed to prepare is not cached; nothing to undo.
-    throw PGError(kind: .query, sqlState: sqlState, constraint: constraint, message: message)
+    throw PGError(kind: .query, sqlState: sqlState, constraint: field("n"), table: field("t"), message: primary, detail: field("D"))
   }
 
   private func copyRows(_ res: OpaquePointer) -> PGRows {

@@ -1,6 +1,8 @@
-/// A database failure. `description` is deliberately generic (kind and
-/// SQLSTATE only) so that logging an error can never leak row data or
-/// parameters; `debugDescription` has the server's message for debugging.
+/// A database failure. `description` is deliberately generic (kind, SQLSTATE,
+/// constraint and table only) so that logging an error can never leak row
+/// data or parameters: the server's message and its DETAIL line (which
+/// carries key values, e.g. `Key (lower(email))=(…)`) are only in
+/// `debugDescription`, for debug-level logs.
 public struct PGError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
   public enum Kind: String, Sendable {
     /// Could not connect, or the connection broke.
@@ -11,27 +13,51 @@ public struct PGError: Error, Sendable, CustomStringConvertible, CustomDebugStri
     case poolTimeout
     /// A result did not have the shape our code expected.
     case decoding
+    /// A row the statement needed was not there (it disappeared between two
+    /// statements, e.g. deleted by a concurrent request).
+    case noRow
   }
 
   public let kind: Kind
   public let sqlState: String?
   public let constraint: String?
+  public let table: String?
+  /// The server's primary message (may quote input values).
   let serverMessage: String
+  /// The server's DETAIL line (quotes row values).
+  let detail: String?
 
-  public init(kind: Kind, sqlState: String? = nil, constraint: String? = nil, message: String) {
+  public init(
+    kind: Kind, sqlState: String? = nil, constraint: String? = nil, table: String? = nil, message: String, detail: String? = nil
+  ) {
     self.kind = kind
     self.sqlState = sqlState
     self.constraint = constraint
+    self.table = table
     self.serverMessage = message
+    self.detail = detail
   }
 
   static func decoding(_ what: String) -> PGError { PGError(kind: .decoding, message: what) }
 
+  /// A required row was missing; `what` names it in words (no values).
+  public static func noRow(_ what: String) -> PGError { PGError(kind: .noRow, message: "\(what) is gone (changed concurrently)") }
+
   public var description: String {
-    "PGError(\(kind.rawValue)\(sqlState.map { ", SQLSTATE \($0)" } ?? "")\(constraint.map { ", constraint \($0)" } ?? ""))"
+    var s = "PGError(\(kind.rawValue)"
+    if let sqlState { s += ", SQLSTATE \(sqlState)" }
+    if let constraint { s += ", constraint \(constraint)" }
+    if let table { s += ", table \(table)" }
+    // Our own messages (decoding, missing rows) never carry data.
+    if kind == .decoding || kind == .noRow || kind == .poolTimeout { s += ": \(serverMessage)" }
+    return s + ")"
   }
 
-  public var debugDescription: String { "\(description): \(serverMessage)" }
+  public var debugDescription: String { "\(description): \(serverMessage)\(detail.map { " DETAIL: \($0)" } ?? "")" }
+
+  /// What an operator needs when the database cannot be reached: libpq's
+  /// connection message (host, socket, reason) carries no row data.
+  public var connectionMessage: String { kind == .connection ? serverMessage : description }
 
   public var isConnectionFailure: Bool {
     kind == .connection || kind == .poolTimeout || (sqlState?.hasPrefix("08") ?? false) || sqlState == "57P01"

@@ -13,6 +13,21 @@ public struct PGTransaction: Sendable {
 
   /// The first row, or nil.
   public func one(_ sql: SQL) throws(PGError) -> PGRow? { try connection.query(sql).first }
+
+  /// The first row of a statement that must return one (an INSERT … RETURNING,
+  /// a count, a row this transaction just wrote or locked). A missing row
+  /// is an error naming `what`, never a crash.
+  public func single(_ sql: SQL, _ what: String = "the row") throws(PGError) -> PGRow {
+    guard let row = try connection.query(sql).first else { throw PGError.noRow(what) }
+    return row
+  }
+}
+
+/// Unwraps a row-backed value that must exist (loaded again after this
+/// transaction locked or wrote it); nil is reported as a missing row.
+public func required<T>(_ value: T?, _ what: String) throws(PGError) -> T {
+  guard let value else { throw PGError.noRow(what) }
+  return value
 }
 
 /// A fixed set of connections handed out one per caller (each caller is an OS

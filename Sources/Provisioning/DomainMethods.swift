@@ -91,7 +91,7 @@ extension ProvisioningService {
         let token = Secrets.token(bits: 160)
         let dnsToken: String? = method == "dns" ? token : nil
         let tokenHash: String? = method == "email" ? SHA256.hex(token) : nil
-        let row = try tx.one(
+        let row = try tx.single(
           """
           INSERT INTO domains (workspace_id, domain, method, status, dns_token, email, email_token_hash, expires_at, next_check_at)
           VALUES (\(wid)::uuid, \(domain), \(method), 'pending', \(dnsToken), \(email), \(tokenHash), \(expires), \(method == "dns" ? firstCheck : nil))
@@ -100,9 +100,9 @@ extension ProvisioningService {
             expires_at = EXCLUDED.expires_at, next_check_at = EXCLUDED.next_check_at, check_count = 0, last_checked_at = NULL,
             last_check_result = NULL
           RETURNING id
-          """)!
+          """)
         let id = try row.string("id")
-        let d = try tx.one(DomainRow.select + " WHERE id = \(id)::uuid").map(DomainRow.init)!
+        let d = try DomainRow(tx.single(DomainRow.select + " WHERE id = \(id)::uuid", "the domain"))
         if let email {
           try ctx.enqueueMail(
             tx, template: "domain_verification", to: email,
@@ -130,9 +130,9 @@ extension ProvisioningService {
     let domains = PGTextArray(verified + (plus.map { [$0] } ?? []))
     let filter: SQL = """
        WHERE m.workspace_id = \(workspaceId)::uuid AND m.status = 'active'
-         AND lower(split_part(u.email, '@', 2)) <> ALL(\(domains)::text[])
+         AND u.email_domain <> ALL(\(domains)::text[])
       """
-    let count = try tx.one("SELECT count(*) AS n FROM members m JOIN users u ON u.id = m.user_id" + filter)!.int("n")
+    let count = try tx.single("SELECT count(*) AS n FROM members m JOIN users u ON u.id = m.user_id" + filter).int("n")
     let rows = try tx.query(MemberRow.select + filter + " ORDER BY u.email LIMIT 1000").rows.map(MemberRow.init)
     return (rows, count)
   }
@@ -165,7 +165,7 @@ extension ProvisioningService {
         throw RPCError.conflict("token_expired", "This verification link has expired; add the domain again to get a new one.")
       }
       try verifier.markVerified(tx, d, actor: .system("email-confirmation"), now: now)
-      return try tx.one(DomainRow.select + " WHERE id = \(d.id)::uuid").map(DomainRow.init)!.json
+      return try DomainRow(tx.single(DomainRow.select + " WHERE id = \(d.id)::uuid", "the domain")).json
     }
   }
 

@@ -28,7 +28,11 @@ extension ProvisioningService {
         "member.list", summary: "Members of a workspace, filtered and paged.",
         params: [
           .workspaceId, .optional("email", .string(maxLength: 320)), .optional("status", .enumeration(["active", "deactivated"])),
-          .optional("role", .enumeration(roles)), .limit, .optional("cursor", .uuid, "nextCursor of the previous page"),
+          .optional("role", .enumeration(roles)),
+          .optional(
+            "signInBlocked", .enumeration(["outside_domain", "deactivated", "any", "none"]),
+            "members who cannot sign in for this reason (any: for any reason; none: members who can)"),
+          .limit, .optional("cursor", .uuid, "nextCursor of the previous page"),
         ], result: "{members, nextCursor}"
       ) { p, _ in try self.listMembers(p) },
       MethodSpec(
@@ -66,13 +70,13 @@ extension ProvisioningService {
           WHERE id = \(mid)::uuid
           """)
       } else {
-        mid = try tx.one(
+        mid = try tx.single(
           """
           INSERT INTO members (workspace_id, user_id, role, role_source, status, joined)
           VALUES (\(wid)::uuid, \(user.id)::uuid, \(role), \(source), 'active', 'invite') RETURNING id
-          """)!.string("id")
+          """).string("id")
       }
-      let m = try MemberRow.load(tx, workspaceId: wid, memberId: mid)!
+      let m = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "member.add", targetType: "member", targetId: mid, after: m.json)
       try EventLog.emit(tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role), "joined": "invite"])
       return m.json
@@ -86,6 +90,12 @@ extension ProvisioningService {
     if let email = p.optionalString("email") { q.append(" AND lower(u.email) = lower(\(email))") }
     if let status = p.optionalString("status") { q.append(" AND m.status = \(status)") }
     if let role = p.optionalString("role") { q.append(" AND m.role = \(role)") }
+    switch p.optionalString("signInBlocked") {
+    case "any"?: q.append(" AND (" + MemberRow.signInBlockedSQL + ") IS NOT NULL")
+    case "none"?: q.append(" AND (" + MemberRow.signInBlockedSQL + ") IS NULL")
+    case let reason?: q.append(" AND (" + MemberRow.signInBlockedSQL + ") = \(reason)")
+    case nil: break
+    }
     if let cursor = p.optionalID("cursor") { q.append(" AND m.id > \(cursor)::uuid") }
     q.append(" ORDER BY m.id LIMIT \(limit + 1)")
     return try ctx.pool.transaction { tx in
@@ -109,7 +119,7 @@ extension ProvisioningService {
         if role != "admin" { try AdminGuard.ensureNotLastAdmin(tx, member: before) }
         try tx.query(
           "UPDATE members SET role = \(role), role_source = 'manual', updated_at = now() WHERE id = \(mid)::uuid")
-        let after = try MemberRow.load(tx, workspaceId: wid, memberId: mid)!
+        let after = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
         try AuditLog.record(
           tx, workspaceId: wid, actor: actor, action: "member.set_role", targetType: "member", targetId: mid, before: before.json,
           after: after.json)

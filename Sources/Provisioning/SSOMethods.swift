@@ -69,7 +69,7 @@ extension ProvisioningService {
       } else {
         try tx.query("UPDATE workspaces SET sso_default_role = \(defaultRole) WHERE id = \(wid)::uuid")
       }
-      let after = try WorkspaceRow.load(tx, wid)!
+      let after = try required(WorkspaceRow.load(tx, wid), "the workspace")
       try AuditLog.record(
         tx, workspaceId: wid, actor: actor, action: "sso.configure", targetType: "workspace", targetId: wid, before: w.ssoJSON,
         after: after.ssoJSON)
@@ -146,7 +146,7 @@ extension ProvisioningService {
           sso_bypass_member_ids = \(PGTextArray(bypass))::uuid[]
         WHERE id = \(wid)::uuid
         """)
-      let after = try WorkspaceRow.load(tx, wid)!
+      let after = try required(WorkspaceRow.load(tx, wid), "the workspace")
       try AuditLog.record(
         tx, workspaceId: wid, actor: actor, action: "sso.update", targetType: "workspace", targetId: wid, before: w.ssoJSON,
         after: after.ssoJSON)

@@ -46,7 +46,9 @@ extension ProvisioningService {
       throw RPCError.invalidParam("email", "'email' has an invalid domain.", reason: "invalid_email")
     }
     let email = EmailAddress.storageForm(rawEmail)
-    let method = SignInMethod(rawValue: try p.string("method"))!
+    guard let method = SignInMethod(rawValue: try p.string("method")) else {
+      throw RPCError.invalidParam("method", "'method' must be \"password\" or \"sso\".")
+    }
     let ssoWorkspace = p.optionalID("workspaceId")
     if method == .sso && ssoWorkspace == nil {
       throw RPCError.invalidParam(
@@ -92,7 +94,7 @@ extension ProvisioningService {
   }
 
   func loadState(_ tx: PGTransaction, _ r: SignInInput) throws -> SignInState {
-    let row = try tx.one(
+    let row = try tx.single(
       """
       SELECT u.id, u.name,
         (SELECT workspace_id FROM domains WHERE domain = \(r.domain) AND status = 'verified') AS claiming,
@@ -100,7 +102,7 @@ extension ProvisioningService {
                  'joined', m.joined, 'sso_linked', m.sso_linked, 'sso_link_required', m.sso_link_required)), '[]')
          FROM members m WHERE m.user_id = u.id) AS memberships
       FROM (SELECT 1) one LEFT JOIN users u ON lower(u.email) = lower(\(r.email))
-      """)!
+      """)
     let user: (id: String, name: String)? = row["id"].map { ($0, row["name"] ?? "") }
     let memberships: [MembershipState] = (try row.json("memberships").arrayValue ?? []).map { m in
       MembershipState(

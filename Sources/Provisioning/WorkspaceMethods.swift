@@ -41,7 +41,7 @@ extension ProvisioningService {
           try AuditLog.record(
             tx, workspaceId: wid, actor: actor, action: "workspace.set_plan", targetType: "workspace", targetId: wid,
             before: ["plan": .string(before.plan)], after: ["plan": .string(plan)])
-          return try WorkspaceRow.load(tx, wid)!.json
+          return try required(WorkspaceRow.load(tx, wid), "the workspace").json
         }
       },
     ]
@@ -57,16 +57,16 @@ extension ProvisioningService {
     }
     return try ctx.pool.transaction { tx in
       let user = try Users.findOrCreate(tx, email: email, name: owner["name"]?.stringValue)
-      let w = try tx.one("INSERT INTO workspaces (name, plan) VALUES (\(name), \(try p.string("plan"))) RETURNING id")!
+      let w = try tx.single("INSERT INTO workspaces (name, plan) VALUES (\(name), \(try p.string("plan"))) RETURNING id")
       let wid = try w.string("id")
-      let m = try tx.one(
+      let m = try tx.single(
         """
         INSERT INTO members (workspace_id, user_id, role, role_source, status, joined)
         VALUES (\(wid)::uuid, \(user.id)::uuid, 'admin', 'manual', 'active', 'owner') RETURNING id
-        """)!
+        """)
       let mid = try m.string("id")
       try tx.query("UPDATE workspaces SET owner_member_id = \(mid)::uuid WHERE id = \(wid)::uuid")
-      let ws = try WorkspaceRow.load(tx, wid)!
+      let ws = try required(WorkspaceRow.load(tx, wid), "the workspace")
       try AuditLog.record(
         tx, workspaceId: wid, actor: .system("app"), action: "workspace.create", targetType: "workspace", targetId: wid,
         after: ws.json)

@@ -26,6 +26,8 @@ public enum Services {
 
   @discardableResult
   public static func install(_ process: String, host: ProcessHost, options: Options = Options()) throws -> (any Sendable)? {
+    // Before anything binds a socket in it (SCIM binds before the RPC socket).
+    try host.config.prepareRunDir()
     switch process {
     case "provisioning":
       guard let dir = DomainLists.locate() else {

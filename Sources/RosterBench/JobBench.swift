@@ -42,7 +42,7 @@ enum JobBench {
     let (wid, token) = try SCIMBench.directory(rpcSocket: provisioning, name: "deprov\(getpid())")
     let conn = PGConnection(config: PGConfig(conninfo: conninfo, statementTimeoutMilliseconds: 0))
     defer { conn.close() }
-    let owner = try conn.query("SELECT owner_member_id FROM workspaces WHERE id = \(wid)::uuid").first!.string("owner_member_id")
+    let owner = try conn.single("SELECT owner_member_id FROM workspaces WHERE id = \(wid)::uuid").string("owner_member_id")
     let admin: JSONValue = ["memberId": .string(owner)]
     let target = try rpc(p, "member.add", ["workspaceId": .string(wid), "email": "target@deprov.bench", "role": "creator", "actor": admin])["memberId"]!
     try rpc(d, "deprovision.configure", ["workspaceId": .string(wid), "mode": "delete", "content": "transfer", "targetMemberId": target, "actor": admin])
@@ -96,7 +96,7 @@ enum JobBench {
     let pid = try rpc(c, "system.health", [:])["pid"]?.intValue ?? 0
     let conn = PGConnection(config: PGConfig(conninfo: conninfo, statementTimeoutMilliseconds: 0))
     defer { conn.close() }
-    let start = try conn.query("SELECT now() AS t").first!.string("t")
+    let start = try conn.single("SELECT now() AS t").string("t")
     let rss0 = rssMiB(pid)
     let t0 = now()
     // Queue them the way the other processes do: rows in one transaction, one NOTIFY.
@@ -111,20 +111,20 @@ enum JobBench {
       """)
     try conn.query("SELECT pg_notify('roster_outbox', 'bench')")
     while true {
-      let left = try conn.query("SELECT count(*) AS n FROM notifications WHERE created_at >= \(start)::timestamptz AND status = 'pending'").first!.int("n")
+      let left = try conn.single("SELECT count(*) AS n FROM notifications WHERE created_at >= \(start)::timestamptz AND status = 'pending'").int("n")
       if left == 0 { break }
       if now() - t0 > 600 { throw BenchError("outbox did not drain") }
       usleep(20_000)
     }
     let elapsed = now() - t0
-    let r = try conn.query(
+    let r = try conn.single(
       """
       SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) AS p50,
              percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - created_at)) AS p99,
              count(*) FILTER (WHERE status = 'sent') AS sent
       FROM notifications WHERE created_at >= \(start)::timestamptz
       """
-    ).first!
+    )
     table(
       ["emails", "sent", "seconds", "messages/s", "backlog latency p50 s", "p99 s", "RSS MiB before → after"],
       [[String(count), r["sent"] ?? "?", fmt(elapsed, 2), fmt(Double(count) / elapsed, 0), fmt(r.double("p50") ?? .nan, 2), fmt(r.double("p99") ?? .nan, 2),

@@ -129,7 +129,7 @@ enum SCIMBench {
     // the ceiling for this data model (user, membership, SCIM row, event, audit entry).
     let (cw, _) = try directory(rpcSocket: rpcSocket, name: "ceiling\(getpid())")
     let probe = PGConnection(config: PGConfig(conninfo: conninfo))
-    let cd = try probe.query("SELECT id FROM directories WHERE workspace_id = \(cw)::uuid").first!.string("id")
+    let cd = try probe.single("SELECT id FROM directories WHERE workspace_id = \(cw)::uuid").string("id")
     probe.close()
     var ceiling: [Double] = []
     for clients in [1, 8] {
@@ -183,7 +183,7 @@ enum SCIMBench {
     let conn = PGConnection(config: PGConfig(conninfo: conninfo, statementTimeoutMilliseconds: 0))
     defer { conn.close() }
     let started = now()
-    let did = try conn.query("SELECT id FROM directories WHERE workspace_id = \(wid)::uuid").first!.string("id")
+    let did = try conn.single("SELECT id FROM directories WHERE workspace_id = \(wid)::uuid").string("id")
     let batch = 100_000
     var done = 0
     while done < total {
@@ -252,7 +252,7 @@ enum SCIMBench {
       guard status == 201, let gid = try JSONParser.parse(body)["id"]?.stringValue else { throw BenchError("group create failed") }
       if mapped {
         let c = try LineClientBox(rpcSocket)
-        let owner = try PGConnection(config: PGConfig(conninfo: conninfo)).query("SELECT owner_member_id FROM workspaces WHERE id = \(wid)::uuid").first!.string("owner_member_id")
+        let owner = try PGConnection(config: PGConfig(conninfo: conninfo)).single("SELECT owner_member_id FROM workspaces WHERE id = \(wid)::uuid").string("owner_member_id")
         let r = try c.roundTrip(
           JSONWriter.bytes([
             "jsonrpc": "2.0", "id": 1, "method": "group.mapRole",

@@ -7,7 +7,14 @@ import JSON
 
 public enum LogLevel: String, Sendable, Comparable, CaseIterable {
   case debug, info, warning, error
-  var rank: Int { LogLevel.allCases.firstIndex(of: self)! }
+  var rank: Int {
+    switch self {
+    case .debug: return 0
+    case .info: return 1
+    case .warning: return 2
+    case .error: return 3
+    }
+  }
   public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
 }
 
@@ -24,11 +31,14 @@ public final class Logger: Sendable {
   public let process: String
   public let level: LogLevel
   public let format: LogFormat
+  /// Where lines go: stderr, or a file a test reads back.
+  let fd: Int32
 
-  public init(process: String, level: LogLevel = .info, format: LogFormat = .text) {
+  public init(process: String, level: LogLevel = .info, format: LogFormat = .text, fd: Int32 = 2) {
     self.process = process
     self.level = level
     self.format = format
+    self.fd = fd
   }
 
   public func debug(_ message: String, _ fields: [String: JSONValue] = [:]) { log(.debug, message, fields) }
@@ -74,7 +84,8 @@ public final class Logger: Sendable {
     line.withUnsafeBytes { raw in
       var off = 0
       while off < raw.count {
-        let n = Glibc.write(2, raw.baseAddress! + off, raw.count - off)
+        guard let base = raw.baseAddress else { return }
+        let n = Glibc.write(fd, base + off, raw.count - off)
         if n <= 0 { if errno == EINTR { continue } else { return } }
         off += n
       }

@@ -28,10 +28,11 @@ public final class ProcessHost: Sendable {
   /// Stop actions of started components, run in reverse order at shutdown.
   private let stops = Mutex<[(String, @Sendable () -> Void)]>([])
 
-  public init(name: String, config: Config) {
+  /// `logger`: where this process logs (default: stderr at the configured level and format).
+  public init(name: String, config: Config, logger: Logger? = nil) {
     self.name = name
     self.config = config
-    let logger = Logger(process: name, level: config.logLevel, format: config.logFormat)
+    let logger = logger ?? Logger(process: name, level: config.logLevel, format: config.logFormat)
     let metrics = Metrics()
     self.logger = logger
     self.metrics = metrics
@@ -54,6 +55,7 @@ public final class ProcessHost: Sendable {
         if let e = record.error, let reason = e.reason { fields["reason"] = .string(reason) }
         if let detail = record.internalDetail {
           fields["error"] = .string(detail)
+          if logger.isEnabled(.debug), let debug = record.internalDebugDetail { fields["debug"] = .string(debug) }
           logger.error("rpc", fields)
         } else {
           logger.info("rpc", fields)
@@ -65,8 +67,12 @@ public final class ProcessHost: Sendable {
 
   /// Database errors become -32004 when the server is unreachable.
   @Sendable public static func mapError(_ error: any Error) -> RPCError? {
-    if let e = error as? PGError, e.isConnectionFailure {
+    guard let e = error as? PGError else { return nil }
+    if e.isConnectionFailure {
       return .unavailable("The database is unavailable; try again shortly.", reason: "database_unavailable")
+    }
+    if e.kind == .noRow {
+      return .conflict("concurrent_change", "Something this request needed was changed or removed by another request at the same moment; try again.")
     }
     return nil
   }
@@ -113,7 +119,7 @@ public final class ProcessHost: Sendable {
         break
       } catch {
         // libpq's connection message (host, socket, reason) carries no row data and is what an operator needs.
-        let why = String(reflecting: error)
+        let why = error.connectionMessage
         if Date() > deadline { throw StartupError("cannot reach the database (\(why)); check ROSTER_DATABASE_URL") }
         logger.warning("waiting for the database", ["error": .string(why)])
         Thread.sleep(forTimeInterval: 1)

@@ -24,7 +24,7 @@ public enum Jobs {
       try tx.query("SELECT pg_notify('roster_jobs', \(try row.string("id")))")
       return try row.string("id")
     }
-    return try tx.one("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')")!.string("id")
+    return try tx.single("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')", "the active job").string("id")
   }
 }
 

@@ -91,10 +91,25 @@ public struct MemberRow: Sendable {
   public var updatedAt: String?
   public var deactivatedAt: String?
 
+  public var signInBlocked: String?
+
+  /// Why the member cannot sign in, or NULL: deactivated (S7), or outside
+  /// the verified domains of a workspace with SSO (S3). Reads `m`, `u`, `w`.
+  public static let signInBlockedSQL: SQL = """
+    CASE WHEN m.status = 'deactivated' THEN 'deactivated'
+         WHEN w.plan = 'enterprise' AND w.sso_configured_at IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM domains d WHERE d.workspace_id = m.workspace_id AND d.status = 'verified' AND d.domain = u.email_domain)
+         THEN 'outside_domain' END
+    """
+
+  /// The Member `name` is the membership's own (set by its directory, C8),
+  /// else the shared user's.
   public static let select: SQL = """
-    SELECT m.id, m.workspace_id, m.user_id, u.email, u.name, m.role, m.role_source, m.role_attribute, m.status, m.joined,
-           m.sso_linked, m.sso_link_required, m.created_at, m.updated_at, m.deactivated_at
-    FROM members m JOIN users u ON u.id = m.user_id
+    SELECT m.id, m.workspace_id, m.user_id, u.email, coalesce(m.name, u.name) AS name, m.role, m.role_source, m.role_attribute,
+           m.status, m.joined, m.sso_linked, m.sso_link_required, m.created_at, m.updated_at, m.deactivated_at,
+    """ + signInBlockedSQL + """
+     AS sign_in_blocked
+    FROM members m JOIN users u ON u.id = m.user_id JOIN workspaces w ON w.id = m.workspace_id
     """
 
   public init(_ r: PGRow) throws {
@@ -113,6 +128,7 @@ public struct MemberRow: Sendable {
     createdAt = r.time("created_at")
     updatedAt = r.time("updated_at")
     deactivatedAt = r.time("deactivated_at")
+    signInBlocked = r["sign_in_blocked"]
   }
 
   /// A member of the workspace that is not deleted (deleted ones are invisible).
@@ -131,35 +147,12 @@ public struct MemberRow: Sendable {
       "name": .string(name), "role": .string(role), "roleSource": .string(roleSource), "status": .string(status),
       "ssoLinked": .bool(ssoLinked), "ssoLinkRequired": .bool(ssoLinkRequired && !ssoLinked), "joined": .string(joined),
       "createdAt": .orNull(createdAt), "updatedAt": .orNull(updatedAt), "deactivatedAt": .orNull(deactivatedAt),
+      "signInBlocked": .orNull(signInBlocked),
     ]
   }
 
   /// The short form used in lists of affected people (outsideDomainMembers, …).
   public var brief: JSONValue {
     ["memberId": .string(id), "email": .string(email), "name": .string(name), "role": .string(role)]
-  }
-}
-
-/// Users are global: one per email address (case-insensitive).
-public enum Users {
-  /// The user with this email, created if new. Returns (id, name).
-  public static func findOrCreate(_ tx: PGTransaction, email: String, name: String?) throws -> (id: String, name: String) {
-    if let r = try tx.one("SELECT id, name FROM users WHERE lower(email) = lower(\(email))") {
-      let id = try r.string("id")
-      var current = try r.string("name")
-      if current.isEmpty, let name, !name.isEmpty {
-        try tx.query("UPDATE users SET name = \(name) WHERE id = \(id)::uuid")
-        current = name
-      }
-      return (id, current)
-    }
-    let defaultName = name ?? ""
-    let r = try tx.one(
-      """
-      INSERT INTO users (email, name) VALUES (\(email), \(defaultName))
-      ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
-      RETURNING id, name
-      """)!
-    return (try r.string("id"), try r.string("name"))
   }
 }

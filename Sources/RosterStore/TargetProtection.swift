@@ -43,7 +43,7 @@ public enum AdminGuard {
   /// Throws when `member` is the workspace's last active admin and is about to stop being one.
   public static func ensureNotLastAdmin(_ tx: PGTransaction, member m: MemberRow) throws {
     guard m.role == "admin", m.status == "active" else { return }
-    let admins = try tx.one("SELECT count(*) AS n FROM members WHERE workspace_id = \(m.workspaceId)::uuid AND role = 'admin' AND status = 'active'")!
+    let admins = try tx.single("SELECT count(*) AS n FROM members WHERE workspace_id = \(m.workspaceId)::uuid AND role = 'admin' AND status = 'active'")
     if try admins.int("n") <= 1 { throw LastAdminError() }
   }
 }

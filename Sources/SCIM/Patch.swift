@@ -208,10 +208,10 @@ public struct PatchEngine: Sendable {
         var o = current?.objectValue ?? [:]
         if case .object(let incoming)? = try normalizer.coerce(value, t.def, name: name) {
           for (k, v) in incoming { o[k] = v }
-        } else if value.objectValue?.isEmpty == false {
-          for (k, v) in value.objectValue! where v.isNull {
-            if let sub = t.def.sub(k) { o[sub.name] = nil }
-          }
+        }
+        // A sub-attribute sent as null is unassigned (RFC 7643 §2.5).
+        for (k, v) in value.objectValue ?? [:] where v.isNull {
+          if let sub = t.def.sub(k) { o[sub.name] = nil }
         }
         c[name] = o.isEmpty ? nil : .object(o)
       } else {
@@ -273,7 +273,7 @@ public struct PatchEngine: Sendable {
         // A new primary value demotes the old one (RFC 7643 §2.4).
         if v["primary"] == .bool(true) {
           for i in items.indices where items[i]["primary"] == .bool(true) {
-            var o = items[i].objectValue!
+            var o = items[i].objectValue ?? [:]
             o["primary"] = .bool(false)
             items[i] = .object(o)
           }

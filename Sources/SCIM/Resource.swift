@@ -78,6 +78,8 @@ public struct ResourceNormalizer: Sendable {
   }
 
   func coerceSingle(_ v: JSONValue, _ def: AttributeDef, name: String) throws(SCIMError) -> JSONValue? {
+    // RFC 7643 §2.5: null means "unassigned", at every level (Entra sends "$ref": null).
+    if v.isNull { return nil }
     switch def.kind {
     case .complex:
       switch v {

@@ -197,6 +197,12 @@ import Testing
     #expect(u[URN.enterprise]?["employeeNumber"] == "Aklq")
     #expect(u[URN.enterprise]?["manager"]?["value"] == "00aa")
     #expect(u["phoneNumbers"] == [["type": "mobile", "value": "+1 555 0100"]])
+    // Entra's manager update with "$ref": null (RFC 7643 §2.5: unassigned), not a 400.
+    let nullRef = try s.patch(
+      "/scim/v2/Users/\(id)",
+      [["op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": [["$ref": nil, "value": "00bb"]]]])
+    #expect(nullRef.status == 200, "\(String(decoding: nullRef.body, as: UTF8.self))")
+    #expect(nullRef.json?[URN.enterprise]?["manager"] == ["value": "00bb"])
     // Disable with the string boolean.
     let off = try s.patch("/scim/v2/Users/\(id)", [["op": "Replace", "path": "active", "value": "False"]])
     #expect(off.json?["active"] == false)

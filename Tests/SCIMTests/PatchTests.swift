@@ -15,6 +15,24 @@ import Testing
     try users.apply(["schemas": [.string(URN.patchOp)], "Operations": .array(ops)], to: r ?? jane, id: "u1").resource
   }
 
+  /// RFC 7643 §2.5: a null sub-attribute is "unassigned" — Entra sends
+  /// `"$ref": null` in its manager PATCH.
+  @Test func nullSubAttributesAreUnassigned() throws {
+    let r = try patch([
+      ["op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": [["$ref": nil, "value": "00aa"]]]
+    ])
+    #expect(r[URN.enterprise]?["manager"] == ["value": "00aa"])
+    let named = try patch([["op": "replace", "path": "name", "value": ["givenName": "Janet", "middleName": nil, "familyName": nil]]])
+    #expect(named["name"] == ["givenName": "Janet"])
+    let emails = try patch([["op": "add", "path": "emails", "value": [["value": "j@acme.test", "type": nil, "display": nil]]]])
+    #expect(emails["emails"]?.arrayValue?.contains(["value": "j@acme.test"]) == true)
+    let created = try ResourceNormalizer(kind: .user).normalize([
+      "userName": "x@acme.test", "name": ["givenName": nil, "familyName": "X"], URN.enterprise: ["manager": ["$ref": nil, "value": "m"]],
+    ])
+    #expect(created["name"] == ["familyName": "X"])
+    #expect(created[URN.enterprise]?["manager"] == ["value": "m"])
+  }
+
   @Test func oktaDeactivateWithoutPath() throws {
     #expect(try patch([["op": "replace", "value": ["active": false]]])["active"] == false)
   }

@@ -17,7 +17,7 @@ public final class RunningProcess: Sendable {
 
   public init(
     _ name: String, database: String, runDir: String? = nil, environment: [String: String] = [:],
-    options: Services.Options = { var o = Services.Options(); o.domainRecheckInterval = 0; return o }()
+    options: Services.Options = { var o = Services.Options(); o.domainRecheckInterval = 0; return o }(), logFile: String? = nil
   ) throws {
     let dir = try runDir ?? TestFiles.makeTempDirectory(prefix: "roster-run")
     self.runDir = dir
@@ -28,7 +28,13 @@ public final class RunningProcess: Sendable {
     ]
     for (k, v) in environment { env[k] = v }
     let config = try Config.fromEnvironment(env)
-    host = ProcessHost(name: name, config: config)
+    var logger: Logger?
+    if let logFile {
+      // Opened for appending and left open for the process's life (a test's log).
+      let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+      logger = Logger(process: name, level: config.logLevel, format: config.logFormat, fd: fd)
+    }
+    host = ProcessHost(name: name, config: config, logger: logger)
     service = try Services.install(name, host: host, options: options)
     try host.serveRPC()
   }
