@@ -57,6 +57,24 @@ import Testing
     #expect(try f.outbox("deprovision_summary").count == 1)
   }
 
+  /// R2 with C8: an IdP rename reaches the member, so the transfer folder
+  /// carries the name the directory gave last.
+  @Test func r2TransferFolderUsesTheNameTheDirectoryGaveLast() throws {
+    let s = try SCIMFixture(f)
+    let target = try f.addMember(s.w, "target@acme.test", role: "creator")["memberId"]!.stringValue!
+    let jane = try s.createUser("jane@acme.test", extra: ["displayName": "Jane Old"])["id"]!.stringValue!
+    try content(s.w, owner: jane, "Video")
+    #expect(try s.patch("/scim/v2/Users/\(jane)", [["op": "replace", "path": "displayName", "value": "Jane New"]]).status == 200)
+    try jobs.call(
+      "deprovision.configure",
+      ["workspaceId": .string(s.w.id), "mode": "delete", "content": "transfer", "targetMemberId": .string(target), "actor": f.admin(s.w)])
+    #expect(try s.patch("/scim/v2/Users/\(jane)", [["op": "replace", "value": ["active": false]]]).status == 200)
+    let job = try #require(try jobs.call("job.list", ["memberId": .string(jane)])["jobs"]?.arrayValue?.first)
+    #expect(try waitForJob(job["jobId"]!.stringValue!)["status"] == "done")
+    let folders = try jobs.call("folder.list", ["workspaceId": .string(s.w.id), "ownerMemberId": .string(target)])["folders"]?.arrayValue ?? []
+    #expect(folders.map { $0["name"] } == ["jane@acme.test - Jane New's content"])
+  }
+
   @Test func r2DeleteAndTransferEverythingIntoANamedFolder() throws {
     let w = try f.workspace(owner: "owner@acme.test")
     let target = try f.addMember(w, "target@acme.test", role: "creator")["memberId"]!.stringValue!
