@@ -111,7 +111,10 @@ public final class DeprovisioningService: Sendable {
       guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
       if let target {
-        guard let t = try MemberRow.load(tx, workspaceId: wid, memberId: target) else {
+        // Locked after the workspace (R4): a concurrent deactivation or
+        // demotion of the target either commits first and is seen here, or
+        // waits and then meets the protection.
+        guard let t = try MemberRow.load(tx, workspaceId: wid, memberId: target, forUpdate: true) else {
           throw RPCError.notFound("Transfer target", reason: "target_not_found")
         }
         guard t.status == "active" else {
@@ -229,7 +232,15 @@ public final class DeprovisioningService: Sendable {
         let owner = try p.id("ownerMemberId")
         let folder = p.optionalID("folderId")
         return try self.ctx.pool.transaction { tx in
-          guard let m = try MemberRow.load(tx, workspaceId: wid, memberId: owner) else { throw RPCError.memberNotFound() }
+          // Share-locked: a deactivation waits for this item to commit (and
+          // its job then moves or deletes it too), or has committed already
+          // and the member is refused here (R2, R3).
+          guard let m = try tx.one(MemberRow.select + " WHERE m.id = \(owner)::uuid AND m.workspace_id = \(wid)::uuid FOR SHARE OF m")
+            .map(MemberRow.init), m.status != "deleted"
+          else { throw RPCError.memberNotFound() }
+          guard m.status == "active" else {
+            throw RPCError.conflict("member_inactive", "\(m.email) has been deactivated; content cannot be created for them.")
+          }
           if let folder, try tx.one("SELECT 1 FROM folders WHERE id = \(folder)::uuid AND owner_member_id = \(m.id)::uuid") == nil {
             throw RPCError.notFound("Folder", reason: "folder_not_found")
           }
@@ -292,23 +303,43 @@ public final class DeprovisioningService: Sendable {
     let to = try p.id("toWorkspaceId")
     guard from != to else { throw RPCError.invalidParam("toWorkspaceId", "The two workspaces must differ.") }
     return try ctx.pool.transaction { tx in
-      guard let source = try WorkspaceRow.load(tx, from), let dest = try WorkspaceRow.load(tx, to) else { throw RPCError.workspaceNotFound() }
+      guard let source = try WorkspaceRow.load(tx, from, lock: .share), let dest = try WorkspaceRow.load(tx, to, lock: .share) else {
+        throw RPCError.workspaceNotFound()
+      }
       guard !source.isEnterprise else {
         throw RPCError.conflict("source_plan", "Content moves out of a Starter or Business workspace; \(source.name) is on Enterprise.")
       }
       guard dest.isEnterprise else {
         throw RPCError.conflict("destination_plan", "Content moves into an Enterprise workspace; \(dest.name) is on \(dest.plan).")
       }
+      // Locked (sorted): concurrent requests for the same move queue up here
+      // and find the job the first one made.
       let memberships = try tx.query(
-        "SELECT id, workspace_id FROM members WHERE user_id = \(uid)::uuid AND status = 'active' AND workspace_id IN (\(from)::uuid, \(to)::uuid)"
+        """
+        SELECT id, workspace_id FROM members WHERE user_id = \(uid)::uuid AND status = 'active' AND workspace_id IN (\(from)::uuid, \(to)::uuid)
+        ORDER BY id FOR UPDATE
+        """
       ).rows
       guard let fromMember = memberships.first(where: { $0["workspace_id"] == from })?["id"],
         let toMember = memberships.first(where: { $0["workspace_id"] == to })?["id"]
       else {
         throw RPCError.conflict("membership_required", "The user must be an active member of both workspaces.")
       }
+      // R6: only the owner of the source workspace moves its content out.
+      guard source.ownerMemberId == fromMember else {
+        throw RPCError.forbidden(
+          "not_workspace_owner", "Only the owner of \(source.name) can move content out of it; this user is a member there, not its owner.")
+      }
+      let key = "move:\(from):\(toMember)"
+      // Nothing left to move and the move already happened: that job is the answer.
+      let left = try tx.single("SELECT count(*) AS n FROM content WHERE owner_member_id = \(fromMember)::uuid AND workspace_id = \(from)::uuid")
+      if try left.int("n") == 0,
+        let done = try tx.one(JobRow.select + " WHERE unique_key = \(key) ORDER BY created_at DESC LIMIT 1").map(JobRow.init)
+      {
+        return done.json
+      }
       let jobId = try Jobs.enqueue(
-        tx, kind: "move_content", workspaceId: to, memberId: toMember, uniqueKey: "move:\(from):\(toMember)",
+        tx, kind: "move_content", workspaceId: to, memberId: toMember, uniqueKey: key,
         payload: [
           "userId": .string(uid), "fromWorkspaceId": .string(from), "toWorkspaceId": .string(to), "fromMemberId": .string(fromMember),
           "toMemberId": .string(toMember),

@@ -33,6 +33,9 @@ struct JobRunner: Sendable {
   }
 
   func deprovision(_ tx: PGTransaction, _ job: JobRow) throws -> JSONValue {
+    // Workspace, then member (the one lock order): the policy and its
+    // target cannot change while the job acts on them.
+    guard let w = try WorkspaceRow.load(tx, job.workspaceId, lock: .share) else { throw JobError("the workspace no longer exists") }
     guard let mid = job.memberId,
       let m = try MemberRow.load(tx, workspaceId: job.workspaceId, memberId: mid, forUpdate: true, includeDeleted: true)
     else { throw JobError("the member no longer exists") }
@@ -41,7 +44,6 @@ struct JobRunner: Sendable {
     case "deleted": return ["skipped": "already deleted"]
     default: break
     }
-    guard let w = try WorkspaceRow.load(tx, job.workspaceId, forUpdate: true) else { throw JobError("the workspace no longer exists") }
     var result: [String: JSONValue] = ["mode": .string(w.deprovisionMode)]
     var summary: [String: JSONValue] = [
       "workspaceName": .string(w.name), "memberEmail": .string(m.email), "memberName": .string(m.name), "mode": .string(w.deprovisionMode),
@@ -57,28 +59,34 @@ struct JobRunner: Sendable {
           "the transfer target is missing, inactive or a Viewer; choose a new target with deprovision.configure, then job.retry")
       }
       let folderName = "\(m.email) - \(m.name.isEmpty ? m.email : m.name)'s content"
-      let fid = try folder(tx, job: job, workspaceId: w.id, owner: target.id, name: folderName)
-      // Set-based: one statement moves every item, posted or not.
-      let moved = try tx.query(
-        """
-        UPDATE content SET owner_member_id = \(target.id)::uuid, folder_id = \(fid)::uuid, updated_at = now()
-        WHERE owner_member_id = \(m.id)::uuid
-        """
-      ).affected
+      // A member who owns nothing gets no empty folder in the target's library.
+      var fid: String?
+      var moved = 0
+      if try tx.one("SELECT 1 FROM content WHERE owner_member_id = \(m.id)::uuid LIMIT 1") != nil {
+        let folderId = try folder(tx, job: job, workspaceId: w.id, owner: target.id, name: folderName)
+        fid = folderId
+        // Set-based: one statement moves every item, posted or not.
+        moved = try tx.query(
+          """
+          UPDATE content SET owner_member_id = \(target.id)::uuid, folder_id = \(folderId)::uuid, updated_at = now()
+          WHERE owner_member_id = \(m.id)::uuid
+          """
+        ).affected
+      }
       try releaseFolders(tx, of: m.id)
       try markDeleted(tx, m)
       let total = Int64(moved)
       try EventLog.emit(
         tx, type: "content.transferred", workspaceId: w.id, memberId: m.id,
-        data: ["count": .int(Int64(moved)), "targetMemberId": .string(target.id), "folderId": .string(fid)])
+        data: ["count": .int(Int64(moved)), "targetMemberId": .string(target.id), "folderId": .orNull(fid)])
       result["content"] = "transfer"
       result["moved"] = .int(total)
-      result["folderId"] = .string(fid)
+      result["folderId"] = .orNull(fid)
       result["targetMemberId"] = .string(target.id)
       summary["content"] = "transferred"
       summary["count"] = .int(total)
       summary["targetEmail"] = .string(target.email)
-      summary["folderName"] = .string(folderName)
+      if fid != nil { summary["folderName"] = .string(folderName) }
     case ("delete", _):
       let deleted = try tx.query("DELETE FROM content WHERE owner_member_id = \(m.id)::uuid").affected
       try releaseFolders(tx, of: m.id)
@@ -114,12 +122,8 @@ struct JobRunner: Sendable {
   }
 
   func markDeleted(_ tx: PGTransaction, _ m: MemberRow) throws {
+    // The row trigger takes a removed member off the break-glass list (S9).
     try tx.query("UPDATE members SET status = 'deleted', deleted_at = now(), updated_at = now() WHERE id = \(m.id)::uuid")
-    try tx.query(
-      """
-      UPDATE workspaces SET sso_bypass_member_ids = array_remove(sso_bypass_member_ids, \(m.id)::uuid)
-      WHERE id = \(m.workspaceId)::uuid
-      """)
     try EventLog.emit(tx, type: "member.deleted", workspaceId: m.workspaceId, memberId: m.id)
   }
 
@@ -135,6 +139,10 @@ struct JobRunner: Sendable {
     guard let toMember = try MemberRow.load(tx, workspaceId: toWs, memberId: to, forUpdate: true), toMember.status == "active",
       let fromMember = try MemberRow.load(tx, workspaceId: fromWs, memberId: from, forUpdate: true), fromMember.status == "active"
     else { throw JobError("the user is no longer an active member of both workspaces") }
+    // Nothing to move (a repeated request): no empty folder.
+    guard try tx.one("SELECT 1 FROM content WHERE owner_member_id = \(from)::uuid AND workspace_id = \(fromWs)::uuid LIMIT 1") != nil else {
+      return ["moved": 0, "folderId": .null]
+    }
     let fid = try folder(tx, job: job, workspaceId: toWs, owner: to, name: "\(source.name) content")
     let moved = try tx.query(
       """

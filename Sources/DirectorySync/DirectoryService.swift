@@ -203,7 +203,7 @@ public final class DirectoryService: Sendable {
     }
     return try ctx.withTargetProtection {
       try ctx.pool.transaction { tx in
-        guard let w = try WorkspaceRow.load(tx, wid) else { throw RPCError.workspaceNotFound() }
+        guard let w = try WorkspaceRow.load(tx, wid, lock: .share) else { throw RPCError.workspaceNotFound() }
         let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
         guard let before = try tx.one(Self.groupSelect + " WHERE g.id = \(gid)::uuid AND g.workspace_id = \(wid)::uuid FOR UPDATE OF g") else {
           throw RPCError.notFound("Group", reason: "group_not_found")

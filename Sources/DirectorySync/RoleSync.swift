@@ -11,8 +11,17 @@ import ServiceKit
 struct RoleSync: Sendable {
   let ctx: ServiceContext
 
+  /// `w` must have been loaded with at least a share lock (the transfer
+  /// target it names is checked, R4).
   func recompute(_ tx: PGTransaction, workspace w: WorkspaceRow, memberIds: [String]) throws {
     guard !memberIds.isEmpty else { return }
+    // Lock first, then read, in two statements: a concurrent change of the
+    // same members' groups or attribute commits before we read (the read's
+    // snapshot is taken after the lock is ours), so the role always follows
+    // the committed memberships and attribute (C5). Sorted: no deadlocks
+    // between two recomputes of overlapping sets.
+    try tx.query(
+      "SELECT 1 FROM members WHERE id = ANY(\(PGTextArray(memberIds))::uuid[]) ORDER BY id FOR NO KEY UPDATE")
     let rows = try tx.query(
       """
       SELECT m.id, m.role, m.role_source, m.role_attribute,
@@ -57,14 +66,8 @@ struct RoleSync: Sendable {
       to.append(newRoles[i])
       src.append(sources[i])
     }
-    guard !changedIds.isEmpty else { return }
-    try tx.query(
-      """
-      INSERT INTO events (type, workspace_id, member_id, data)
-      SELECT 'member.role_changed', \(w.id)::uuid, c.id, jsonb_build_object('from', c.old, 'to', c.new, 'roleSource', c.source)
-      FROM unnest(\(PGTextArray(changedIds))::uuid[], \(PGTextArray(from))::text[], \(PGTextArray(to))::text[], \(PGTextArray(src))::text[])
-        AS c(id, old, new, source)
-      """)
-    try tx.query("SELECT pg_notify('roster_events', 'batch')")
+    try EventLog.emitMany(
+      tx, type: "member.role_changed", workspaceId: w.id, memberIds: changedIds,
+      data: changedIds.indices.map { ["from": .string(from[$0]), "to": .string(to[$0]), "roleSource": .string(src[$0])] })
   }
 }

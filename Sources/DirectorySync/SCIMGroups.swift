@@ -102,7 +102,10 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
     }
   }
 
-  /// Validated member ids (they must be Users of this directory's workspace).
+  /// Validated member ids (they must be Users of this directory's
+  /// workspace). Their SCIM rows stay share-locked until commit, so a
+  /// concurrent DELETE of a User either finishes first (and the User is not
+  /// found) or waits and then removes the new membership row too (C1).
   func checkedMembers(_ tx: PGTransaction, _ ids: [String], scope: DirectoryScope) throws -> [String] {
     let unique = Array(Set(ids.map { $0.lowercased() }))
     guard !unique.isEmpty else { return [] }
@@ -112,6 +115,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
         """
         SELECT u.member_id FROM unnest(\(PGTextArray(unique.filter(isUUIDText)))::uuid[]) AS ids(id)
         JOIN scim_users u ON u.member_id = ids.id WHERE u.workspace_id = \(scope.workspaceId)::uuid
+        ORDER BY u.member_id FOR SHARE OF u
         """
       ).rows.compactMap { $0["member_id"] })
     let missing = bad + unique.filter { isUUIDText($0) && !found.contains($0) }
@@ -258,7 +262,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
       WHERE id = \(current.id)::uuid
       """)
     if current.role != nil && !touched.isEmpty {
-      guard let w = try WorkspaceRow.load(tx, scope.workspaceId) else { throw SCIMError.notFound("Workspace not found.") }
+      guard let w = try WorkspaceRow.load(tx, scope.workspaceId, lock: .share) else { throw SCIMError.notFound("Workspace not found.") }
       try roles.recompute(tx, workspace: w, memberIds: Array(touched))
     }
     try AuditLog.record(
@@ -275,7 +279,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
       try router.checkIfMatch(r, version: current.version)
       let members = try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(id)::uuid").rows.compactMap { $0["member_id"] }
       try tx.query("DELETE FROM scim_groups WHERE id = \(id)::uuid")
-      if current.role != nil, let w = try WorkspaceRow.load(tx, scope.workspaceId) {
+      if current.role != nil, let w = try WorkspaceRow.load(tx, scope.workspaceId, lock: .share) {
         try roles.recompute(tx, workspace: w, memberIds: members)
       }
       try AuditLog.record(

@@ -129,6 +129,8 @@ final class SCIMRouter: Sendable {
       return .error(SCIMError(503, nil, "The database is unavailable; try again shortly."))
     } catch let e as PGError where e.isUniqueViolation {
       return .error(.uniqueness("A resource with that unique attribute already exists."))
+    } catch let e as PGError where e.isBadText {
+      return .error(.invalidValue("A value contains a character the database cannot store (NUL)."))
     } catch let e as PGError where e.kind == .noRow {
       return .error(SCIMError(409, nil, "The resource was changed by another request at the same moment; read it again and retry."))
     } catch {

@@ -164,12 +164,12 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       if try tx.one("SELECT 1 FROM scim_users WHERE workspace_id = \(scope.workspaceId)::uuid AND lower(user_name) = lower(\(userName))") != nil {
         throw SCIMError.uniqueness("A User with userName '\(userName.prefix(200))' already exists.")
       }
-      guard let w = try WorkspaceRow.load(tx, scope.workspaceId) else { throw SCIMError.notFound("Workspace not found.") }
+      guard let w = try WorkspaceRow.load(tx, scope.workspaceId, lock: .share) else { throw SCIMError.notFound("Workspace not found.") }
       // C8: an existing person is linked as an invitation would link them;
       // nothing about them changes (the name goes on this membership).
       let displayName = Self.displayName(of: resource)
       let userId = try Users.find(tx, email: email)
-        ?? tx.single("INSERT INTO users (email, name) VALUES (\(email), \(displayName ?? "")) RETURNING id", "the new user").string("id")
+        ?? Users.create(tx, email: email, name: displayName ?? "")
       let actor = ActorRef.directory(scope.directoryId)
       let active = resource["active"]?.boolValue ?? true
       let attribute = resource[roleAttributeName]?.stringValue
@@ -203,7 +203,9 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       try store(tx, memberId: m.id, scope: scope, resource: resource, insert: true)
       try roles.recompute(tx, workspace: w, memberIds: [m.id])
       if active, m.status == "deactivated" {
-        try Lifecycle.reactivate(tx, member: m, role: m.role, roleSource: m.roleSource, actor: actor)
+        if try Lifecycle.reactivate(tx, member: m, role: m.role, roleSource: m.roleSource, actor: actor), w.ssoConfigured {
+          try ctx.enqueueSSOLinkMail(tx, workspace: w, memberIds: [m.id])  // S4
+        }
       } else if !active {
         try TargetProtection.check(w, memberId: m.id, attempt: .deactivate)
         try Lifecycle.deactivate(tx, member: try required(MemberRow.load(tx, workspaceId: w.id, memberId: m.id), "the member"), actor: actor, reason: "scim_inactive")
@@ -241,8 +243,8 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
           SELECT id, sso_default_role FROM workspaces WHERE id = \(scope.workspaceId)::uuid
         ), u AS (
           -- C8: an existing person is only linked; the no-op update returns their id.
-          INSERT INTO users (email, name) VALUES (\(email), \(displayName ?? ""))
-          ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
+          INSERT INTO users (email, email_key, name) VALUES (\(email), \(Users.key(email)), \(displayName ?? ""))
+          ON CONFLICT (email_key) DO UPDATE SET email = users.email
           RETURNING id
         ), m AS (
           INSERT INTO members (workspace_id, user_id, name, role, role_source, role_attribute, status, joined)
@@ -338,7 +340,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     _ tx: PGTransaction, current: SCIMUserRow, to resource: [String: JSONValue], scope: DirectoryScope, router: SCIMRouter,
     projection: Projection, action: String
   ) throws -> SCIMResponse {
-    guard let w = try WorkspaceRow.load(tx, scope.workspaceId),
+    guard let w = try WorkspaceRow.load(tx, scope.workspaceId, lock: .share),
       let member = try MemberRow.load(tx, workspaceId: scope.workspaceId, memberId: current.id, forUpdate: true, includeDeleted: true)
     else { throw SCIMError.notFound("User \(current.id) not found.") }
     let actor = ActorRef.directory(scope.directoryId)
@@ -371,7 +373,11 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     } else if active && member.status != "active" {
       let resolved = resolveRole(
         attribute: resource[roleAttributeName]?.stringValue, groups: [], current: nil, workspaceDefault: Role(rawValue: w.defaultRole) ?? .creator)
-      try Lifecycle.reactivate(tx, member: member, role: resolved.role.rawValue, roleSource: resolved.source.rawValue, actor: actor)
+      if try Lifecycle.reactivate(tx, member: member, role: resolved.role.rawValue, roleSource: resolved.source.rawValue, actor: actor),
+        w.ssoConfigured
+      {
+        try ctx.enqueueSSOLinkMail(tx, workspace: w, memberIds: [member.id])  // S4
+      }
     }
     try roles.recompute(tx, workspace: w, memberIds: [member.id])
     try AuditLog.record(
@@ -389,7 +395,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     try ctx.pool.transaction { tx in
       let current = try load(tx, id: id, scope: scope, forUpdate: true)
       try router.checkIfMatch(r, version: current.version)
-      guard let w = try WorkspaceRow.load(tx, scope.workspaceId),
+      guard let w = try WorkspaceRow.load(tx, scope.workspaceId, lock: .share),
         let member = try MemberRow.load(tx, workspaceId: scope.workspaceId, memberId: current.id, forUpdate: true, includeDeleted: true)
       else { throw SCIMError.notFound("User \(id) not found.") }
       try TargetProtection.check(w, memberId: member.id, attempt: .delete)

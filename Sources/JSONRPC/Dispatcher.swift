@@ -149,6 +149,7 @@ public final class Dispatcher: Sendable {
     let outcome: Result<JSONValue, RPCError>
     if let spec {
       do {
+        try ParamValidator.refuseNUL(.object(params), name: "")
         try ParamValidator.validate(params, against: spec.params)
         outcome = .success(try spec.handler(Params(params), ctx))
       } catch let e as RPCError {

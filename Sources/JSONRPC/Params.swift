@@ -43,6 +43,42 @@ public struct Params: Sendable {
 
 /// Validation of params against a method's declared specs.
 enum ParamValidator {
+  /// Free-form text (inside `any` and `anyObject` params) is capped too.
+  static let maxFreeTextBytes = 65_536
+
+  /// No text anywhere in the params may contain U+0000: database text
+  /// cannot hold it, and C strings would silently cut the value there.
+  static func refuseNUL(_ v: JSONValue, name: String) throws(RPCError) {
+    switch v {
+    case .string(let s):
+      if s.utf8.contains(0) {
+        throw .invalidParam(name, "Parameter '\(name)' contains a NUL character (U+0000), which text cannot hold.", reason: "nul_character")
+      }
+    case .object(let o):
+      for (k, x) in o {
+        let path = name.isEmpty ? k : name + "." + k
+        if k.utf8.contains(0) { throw .invalidParam(name, "A key in '\(name)' contains a NUL character (U+0000).", reason: "nul_character") }
+        try refuseNUL(x, name: path)
+      }
+    case .array(let a):
+      for (i, x) in a.enumerated() { try refuseNUL(x, name: "\(name)[\(i)]") }
+    default: return
+    }
+  }
+
+  /// Every string inside a free-form value is at most `maxFreeTextBytes`.
+  static func capFreeText(_ v: JSONValue, name: String) throws(RPCError) {
+    switch v {
+    case .string(let s):
+      if s.utf8.count > maxFreeTextBytes {
+        throw .invalidParam(name, "Parameter '\(name)' is longer than \(maxFreeTextBytes) bytes (the limit).", reason: "too_long")
+      }
+    case .object(let o): for (k, x) in o { try capFreeText(x, name: name + "." + k) }
+    case .array(let a): for (i, x) in a.enumerated() { try capFreeText(x, name: "\(name)[\(i)]") }
+    default: return
+    }
+  }
+
   static func validate(_ value: [String: JSONValue], against specs: [ParamSpec], path: String = "") throws(RPCError) {
     // Apps often send `actor` with every call; where a method has no use for
     // it, it is ignored rather than refused. Any other unknown name is a typo.
@@ -68,13 +104,15 @@ enum ParamValidator {
       .invalidParam(name, "Parameter '\(name)' must be \(expected), got \(v.typeName).")
     }
     switch schema {
-    case .any: return
+    case .any: try capFreeText(v, name: name)
     case .nullable(let inner):
       if v.isNull { return }
       try check(v, inner, name: name)
     case .string(let maxLength):
       guard let s = v.stringValue else { throw fail("a string") }
-      if s.utf8.count > maxLength { throw .invalidParam(name, "Parameter '\(name)' is longer than \(maxLength) bytes.") }
+      if s.utf8.count > maxLength {
+        throw .invalidParam(name, "Parameter '\(name)' is longer than \(maxLength) bytes (the limit).", reason: "too_long")
+      }
     case .uuid:
       guard let s = v.stringValue else { throw fail("a UUID string") }
       if !isUUID(s) { throw .invalidParam(name, "Parameter '\(name)' must be a UUID such as 3f2504e0-4f89-41d3-9a0c-0305e82c3301.") }
@@ -97,6 +135,7 @@ enum ParamValidator {
       try validate(o, against: fields, path: name + ".")
     case .anyObject:
       guard v.objectValue != nil else { throw fail("an object") }
+      try capFreeText(v, name: name)
     case .array(let item, let maxItems):
       guard let a = v.arrayValue else { throw fail("an array") }
       if a.count > maxItems { throw .invalidParam(name, "Parameter '\(name)' has more than \(maxItems) items.") }

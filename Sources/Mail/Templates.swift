@@ -93,6 +93,7 @@ public enum Templates {
     Template(name: "deprovision_summary", required: ["workspaceName", "memberEmail", "mode", "content"]) { d in
       let what: String
       switch d["content"] {
+      case "transferred" where d["count"] == "0": what = "They owned no content, so nothing was moved."
       case "transferred": what = "\(d["count"]) item(s) of content moved to \(d["targetEmail"]), in the folder \"\(d["folderName"])\"."
       case "deleted": what = "\(d["count"]) item(s) of content were deleted."
       default: what = "Their content stays theirs: posted videos stay visible, the rest stays reachable by link."

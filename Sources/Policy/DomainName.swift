@@ -16,8 +16,11 @@ public enum DomainName {
   public static func normalize(_ input: String) throws(DomainError) -> String {
     // Fast path for plain ASCII (nearly every address): no Foundation calls.
     if input.utf8.allSatisfy({ $0 < 0x80 }) { return try normalizeASCII(Array(input.utf8)) }
-    var s = input.trimmingCharacters(in: .whitespaces)
+    // UTS 46 mapping first: full-width and other compatibility characters,
+    // case, and the characters mapped to nothing.
+    var s = UTS46.map(input.trimmingCharacters(in: .whitespaces))
     if s.isEmpty { throw DomainError("invalid_domain", "The domain is empty.") }
+    if s.utf8.allSatisfy({ $0 < 0x80 }) { return try normalizeASCII(Array(s.utf8)) }
     if s.contains("://") || s.contains("/") || s.contains("@") || s.contains(":") || s.contains(" ") || s.contains("*") {
       throw DomainError("invalid_domain", "Expected a bare domain such as example.com, without scheme, path, port, '@' or wildcard.")
     }
@@ -30,12 +33,12 @@ public enum DomainName {
     }
     var labels: [String] = []
     for raw in s.split(separator: ".", omittingEmptySubsequences: false) {
-      let label = String(raw).precomposedStringWithCanonicalMapping.lowercased()
+      let label = String(raw)
       let ascii: String
       if label.unicodeScalars.allSatisfy({ $0.isASCII }) {
         ascii = label
       } else {
-        guard label.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "-" || $0.properties.isDiacritic || $0.properties.generalCategory == .nonspacingMark || $0.properties.generalCategory == .spacingMark }) else {
+        guard UTS46.validUnicodeLabel(label) else {
           throw DomainError("invalid_domain", "The label '\(label)' contains characters not allowed in domain names.")
         }
         guard let encoded = Punycode.encode(label) else { throw DomainError("invalid_domain", "The label '\(label)' cannot be encoded.") }
@@ -95,6 +98,15 @@ public enum DomainName {
     if chars.count >= 4, chars[2] == 0x2D, chars[3] == 0x2D, !label.hasPrefix("xn--") {
       throw DomainError("invalid_domain", "The label '\(label)' has hyphens in the third and fourth positions.")
     }
+    // An A-label must decode to a valid U-label that encodes back to itself
+    // (UTS 46 §4.1): a raw "xn--" label that is not valid IDNA is refused.
+    if label.hasPrefix("xn--") {
+      guard let decoded = Punycode.decode(String(label.dropFirst(4))), !decoded.unicodeScalars.allSatisfy(\.isASCII),
+        UTS46.map(decoded) == decoded, UTS46.validUnicodeLabel(decoded), Punycode.encode(decoded).map({ "xn--" + $0 }) == label
+      else {
+        throw DomainError("invalid_domain", "The label '\(label)' is not valid IDNA (an xn-- label must encode a valid Unicode label).")
+      }
+    }
   }
 
   /// The domain part of an email address, normalised; nil if not an address.
@@ -103,92 +115,4 @@ public enum DomainName {
     return try? normalize(String(email[email.index(after: at)...]))
   }
 
-  /// Lowercases an address and normalises its domain, for comparisons.
-  public static func canonicalEmail(_ email: String) -> String? {
-    guard let at = email.lastIndex(of: "@"), let domain = ofEmail(email) else { return nil }
-    let local = email[..<at]
-    guard !local.isEmpty else { return nil }
-    return local.lowercased() + "@" + domain
-  }
-}
-
-/// RFC 3492 Punycode encoder (what IDNA's "xn--" labels carry).
-enum Punycode {
-  static let base = 36, tmin = 1, tmax = 26, skew = 38, damp = 700, initialBias = 72, initialN = 128
-
-  static func digit(_ d: Int) -> Character {
-    Character(Unicode.Scalar(UInt8(d < 26 ? 0x61 + d : 0x30 + d - 26)))
-  }
-
-  static func adapt(_ delta: Int, _ numPoints: Int, _ first: Bool) -> Int {
-    var delta = first ? delta / damp : delta / 2
-    delta += delta / numPoints
-    var k = 0
-    while delta > ((base - tmin) * tmax) / 2 {
-      delta /= base - tmin
-      k += base
-    }
-    return k + (base - tmin + 1) * delta / (delta + skew)
-  }
-
-  static func encode(_ input: String) -> String? {
-    let scalars = input.unicodeScalars.map { Int($0.value) }
-    var output = String(input.unicodeScalars.filter { $0.isASCII }.map(Character.init))
-    let basicCount = output.count
-    var handled = basicCount
-    if basicCount > 0 { output.append("-") }
-    var n = initialN, delta = 0, bias = initialBias
-    while handled < scalars.count {
-      guard let m = scalars.filter({ $0 >= n }).min() else { return nil }
-      let (prod, overflow) = (m - n).multipliedReportingOverflow(by: handled + 1)
-      if overflow { return nil }
-      delta += prod
-      n = m
-      for c in scalars {
-        if c < n { delta += 1 }
-        if c == n {
-          var q = delta
-          var k = base
-          while true {
-            let t = k <= bias ? tmin : (k >= bias + tmax ? tmax : k - bias)
-            if q < t { break }
-            output.append(digit(t + (q - t) % (base - t)))
-            q = (q - t) / (base - t)
-            k += base
-          }
-          output.append(digit(q))
-          bias = adapt(delta, handled + 1, handled == basicCount)
-          delta = 0
-          handled += 1
-        }
-      }
-      delta += 1
-      n += 1
-    }
-    return output
-  }
-}
-
-/// How emails are stored: the local part as given, the domain normalised
-/// (lowercase, punycode), so domain comparisons in SQL are exact.
-public enum EmailAddress {
-  public static func storageForm(_ email: String) -> String {
-    normalized(email) ?? String(trimmed(email))
-  }
-
-  /// The storage form of a valid address (non-empty local part, valid domain), else nil.
-  public static func normalized(_ email: String) -> String? {
-    let t = trimmed(email)
-    guard let at = t.lastIndex(of: "@"), at != t.startIndex, let domain = try? DomainName.normalize(String(t[t.index(after: at)...])) else {
-      return nil
-    }
-    return String(t[..<at]) + "@" + domain
-  }
-
-  static func trimmed(_ s: String) -> Substring {
-    var t = Substring(s)
-    while let f = t.first, f == " " || f == "\t" { t = t.dropFirst() }
-    while let l = t.last, l == " " || l == "\t" { t = t.dropLast() }
-    return t
-  }
 }

@@ -123,6 +123,12 @@ public struct SignInDecision: Sendable, Equatable {
 }
 
 public enum SignInPolicy {
+  /// S9: only an active admin on the list may use it (re-checked here, not
+  /// only when the list is set).
+  static func isBypass(_ m: MembershipState, _ w: WorkspacePolicy) -> Bool {
+    m.status == .active && m.role == .admin && w.bypassMemberIds.contains(m.memberId)
+  }
+
   public static func decide(_ r: SignInRequest) -> SignInDecision {
     var granted: [GrantedWorkspace] = []
     var blocked: [BlockedWorkspace] = []
@@ -139,7 +145,7 @@ public enum SignInPolicy {
       for w in r.workspaces.values.sorted(by: { $0.workspaceId < $1.workspaceId })
       where w.ssoConfigured && w.enforceSso && inDomain(w) {
         let m = byWorkspace[w.workspaceId]
-        if let m, m.status == .active, w.bypassMemberIds.contains(m.memberId) { continue }
+        if let m, isBypass(m, w) { continue }
         block(w.workspaceId, "sso_required")
         refusal = refusal ?? "sso_required"
       }
@@ -167,7 +173,7 @@ public enum SignInPolicy {
           continue
         }
         if r.method == .password && w.enforceSso {
-          if w.bypassMemberIds.contains(m.memberId) {
+          if isBypass(m, w) {
             actions.append(.breakGlass(workspaceId: w.workspaceId, memberId: m.memberId))
           } else {
             block(w.workspaceId, "sso_required")
@@ -177,7 +183,7 @@ public enum SignInPolicy {
         if r.method == .sso && r.ssoWorkspaceId == w.workspaceId && !m.ssoLinked {
           linkNow = true
         } else if m.ssoLinkRequired && !m.ssoLinked {
-          if !(r.method == .password && w.enforceSso && w.bypassMemberIds.contains(m.memberId)) {
+          if !(r.method == .password && w.enforceSso && isBypass(m, w)) {
             block(w.workspaceId, "sso_link_required")  // S4
             continue
           }

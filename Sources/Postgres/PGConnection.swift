@@ -137,6 +137,11 @@ public final class PGConnection: Sendable {
   }
 
   private func run(_ s: inout State, _ text: String, _ binds: [PGBindValue]) throws(PGError) -> PGRows {
+    // Parameters travel as C strings: a NUL would silently cut the value.
+    // Callers refuse it with a clear message; this is the safety net.
+    for case .text(let v) in binds where v.utf8.contains(0) {
+      throw PGError(kind: .query, sqlState: "22021", message: "a parameter contains a NUL character")
+    }
     let conn = try ensureConnected(&s)
     var name = s.prepared[text]
     if name == nil, s.prepared.count < Self.maxPrepared {

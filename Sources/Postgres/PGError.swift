@@ -68,4 +68,6 @@ public struct PGError: Error, Sendable, CustomStringConvertible, CustomDebugStri
   public var isUniqueViolation: Bool { sqlState == "23505" }
   public var isForeignKeyViolation: Bool { sqlState == "23503" }
   public var isQueryCanceled: Bool { sqlState == "57014" }
+  /// Text the database cannot hold (a NUL, invalid encoding).
+  public var isBadText: Bool { sqlState == "22021" }
 }

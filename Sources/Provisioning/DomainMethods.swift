@@ -164,7 +164,11 @@ extension ProvisioningService {
       else {
         throw RPCError.conflict("token_expired", "This verification link has expired; add the domain again to get a new one.")
       }
-      try verifier.markVerified(tx, d, actor: .system("email-confirmation"), now: now)
+      do {
+        try verifier.markVerified(tx, d, actor: .system("email-confirmation"), now: now)
+      } catch is DomainVerifier.PlanRequired {
+        throw RPCError.planRequired("Verifying a domain")
+      }
       return try DomainRow(tx.single(DomainRow.select + " WHERE id = \(d.id)::uuid", "the domain")).json
     }
   }

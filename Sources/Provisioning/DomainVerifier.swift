@@ -139,14 +139,34 @@ final class DomainVerifier: Sendable {
         WHERE id = \(domainId)::uuid
         """)
       if outcome == .verified {
-        try markVerified(tx, current, actor: .system("dns-check"), now: now)
+        do {
+          try markVerified(tx, current, actor: .system("dns-check"), now: now)
+        } catch is PlanRequired {
+          // The record is there but the plan no longer allows it: the
+          // verification ends (domain.add again after an upgrade).
+          try tx.query(
+            """
+            UPDATE domains SET status = 'failed', last_check_result = 'the workspace is no longer on the Enterprise plan',
+              next_check_at = NULL, email_token_hash = NULL
+            WHERE id = \(domainId)::uuid
+            """)
+          try EventLog.emit(
+            tx, type: "domain.failed", workspaceId: current.workspaceId,
+            data: ["domainId": .string(current.id), "domain": .string(current.domain), "reason": "plan_required"])
+        }
       }
       return try tx.one(DomainRow.select + " WHERE id = \(domainId)::uuid").map(DomainRow.init)
     }
   }
 
-  /// Verifies a pending domain (D4: unless another workspace already has it).
+  /// The workspace left the Enterprise plan while its domain was pending (D1).
+  struct PlanRequired: Error {}
+
+  /// Verifies a pending domain (D4: unless another workspace already has
+  /// it; D1: only while the workspace is on Enterprise — checked under the
+  /// workspace's lock, so a concurrent downgrade is either seen or waits).
   func markVerified(_ tx: PGTransaction, _ d: DomainRow, actor: ActorRef, now: Date) throws {
+    guard let w = try WorkspaceRow.load(tx, d.workspaceId, lock: .share), w.isEnterprise else { throw PlanRequired() }
     if try tx.one(
       "SELECT 1 FROM domains WHERE domain = \(d.domain) AND status = 'verified' AND workspace_id <> \(d.workspaceId)::uuid") != nil
     {

@@ -45,7 +45,7 @@ extension ProvisioningService {
   func addMember(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
     let email = EmailAddress.storageForm(try p.string("email"))
-    guard DomainName.canonicalEmail(email) != nil else {
+    guard EmailAddress.key(email) != nil else {
       throw RPCError.invalidParam("email", "'email' has an invalid domain.", reason: "invalid_email")
     }
     return try ctx.pool.transaction { tx in
@@ -87,7 +87,7 @@ extension ProvisioningService {
     let wid = try p.id("workspaceId")
     let limit = p.limit()
     var q = MemberRow.select + " WHERE m.workspace_id = \(wid)::uuid AND m.status <> 'deleted'"
-    if let email = p.optionalString("email") { q.append(" AND lower(u.email) = lower(\(email))") }
+    if let email = p.optionalString("email") { q.append(" AND u.email_key = \(Users.key(email))") }
     if let status = p.optionalString("status") { q.append(" AND m.status = \(status)") }
     if let role = p.optionalString("role") { q.append(" AND m.role = \(role)") }
     switch p.optionalString("signInBlocked") {

@@ -81,31 +81,21 @@ extension ProvisioningService {
     }
   }
 
-  /// S4, set-based: every active member must sign in once via SSO; their
-  /// sessions are revoked (one event each) and each gets the "sign in again
-  /// via SSO" email — all in the configuring transaction.
+  /// S4, set-based: every member who exists now (active or deactivated)
+  /// must sign in once via SSO before the workspace recognises them; the
+  /// active ones have their sessions revoked (one event each) and get the
+  /// "sign in again via SSO" email — all in the configuring transaction. A
+  /// deactivated member gets the email when reactivated.
   func requireSSOLink(_ tx: PGTransaction, workspace w: WorkspaceRow) throws {
-    try tx.query(
-      "UPDATE members SET sso_link_required = true, sso_linked = false, updated_at = now() WHERE workspace_id = \(w.id)::uuid AND status = 'active'"
-    )
-    try tx.query(
+    let active = try tx.query(
       """
-      INSERT INTO events (type, workspace_id, member_id, data)
-      SELECT 'member.sessions_revoked', m.workspace_id, m.id, '{"reason":"sso_configured"}'::jsonb
-      FROM members m WHERE m.workspace_id = \(w.id)::uuid AND m.status = 'active' ORDER BY m.id
-      """)
-    try tx.query("SELECT pg_notify('roster_events', 'batch')")
-    let signInUrl = ctx.config.publicURL + "/login/sso?workspace=" + w.id
-    try tx.query(
+      UPDATE members SET sso_link_required = true, sso_linked = false, updated_at = now()
+      WHERE workspace_id = \(w.id)::uuid AND status IN ('active', 'deactivated') RETURNING id, status
       """
-      INSERT INTO notifications (id, template, to_address, data, workspace_id, message_id)
-      SELECT n.id, 'sso_live', n.email,
-             jsonb_build_object('workspaceName', \(w.name)::text, 'name', n.name, 'signInUrl', \(signInUrl)::text),
-             \(w.id)::uuid, '<' || n.id::text || '@' || \(ctx.mailDomain)::text || '>'
-      FROM (SELECT roster_uuid7() AS id, u.email, u.name FROM members m JOIN users u ON u.id = m.user_id
-            WHERE m.workspace_id = \(w.id)::uuid AND m.status = 'active') n
-      """)
-    try tx.query("SELECT pg_notify('roster_outbox', 'batch')")
+    ).rows.filter { $0["status"] == "active" }.compactMap { $0["id"] }.sorted()
+    try EventLog.emitMany(
+      tx, type: "member.sessions_revoked", workspaceId: w.id, memberIds: active, data: active.map { _ in ["reason": "sso_configured"] })
+    try ctx.enqueueSSOLinkMail(tx, workspace: w, memberIds: active)
   }
 
   func updateSSO(_ p: Params, _ c: CallContext) throws -> JSONValue {
@@ -122,28 +112,35 @@ extension ProvisioningService {
         throw RPCError.conflict(
           "sso_untested", "Enforce SSO can be switched on only after one successful sign-in through the configured connection.")
       }
-      var bypass = w.bypassMemberIds
       if let list = p.optionalArray("bypassMemberIds") {
-        let ids = Array(Set(list.compactMap { $0.stringValue?.lowercased() }))
+        let ids = Array(Set(list.compactMap { $0.stringValue?.lowercased() })).sorted()
         guard ids.count <= 2 else {
           throw RPCError.invalidParam("bypassMemberIds", "At most two admins may bypass SSO.", reason: "too_many_bypass_members")
         }
+        // S9: checked under the members' row locks (after the workspace's),
+        // so a demotion cannot slip in between the check and the write.
+        let rows = try tx.query(
+          "SELECT id, role, status FROM members WHERE id = ANY(\(PGTextArray(ids))::uuid[]) AND workspace_id = \(wid)::uuid ORDER BY id FOR UPDATE"
+        ).rows
         for id in ids {
-          let m = try tx.one("SELECT role, status FROM members WHERE id = \(id)::uuid AND workspace_id = \(wid)::uuid")
+          let m = rows.first { $0["id"] == id }
           guard m?["role"] == "admin", m?["status"] == "active" else {
             throw RPCError.invalidParam(
               "bypassMemberIds", "Member \(id) is not an active admin of this workspace; only admins may bypass SSO.",
               reason: "bypass_member_not_admin")
           }
         }
-        bypass = ids.sorted()
+        try tx.query(
+          """
+          UPDATE members SET sso_bypass = (id = ANY(\(PGTextArray(ids))::uuid[]))
+          WHERE workspace_id = \(wid)::uuid AND (sso_bypass OR id = ANY(\(PGTextArray(ids))::uuid[]))
+          """)
       }
       let capture = p.optionalBool("domainCapture") ?? w.domainCapture
       let role = p.optionalString("defaultRole") ?? w.defaultRole
       try tx.query(
         """
-        UPDATE workspaces SET enforce_sso = \(enforce), domain_capture = \(capture), sso_default_role = \(role),
-          sso_bypass_member_ids = \(PGTextArray(bypass))::uuid[]
+        UPDATE workspaces SET enforce_sso = \(enforce), domain_capture = \(capture), sso_default_role = \(role)
         WHERE id = \(wid)::uuid
         """)
       let after = try required(WorkspaceRow.load(tx, wid), "the workspace")

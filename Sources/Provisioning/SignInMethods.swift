@@ -101,7 +101,7 @@ extension ProvisioningService {
         (SELECT coalesce(json_agg(json_build_object('id', m.id, 'workspace_id', m.workspace_id, 'role', m.role, 'status', m.status,
                  'joined', m.joined, 'sso_linked', m.sso_linked, 'sso_link_required', m.sso_link_required)), '[]')
          FROM members m WHERE m.user_id = u.id) AS memberships
-      FROM (SELECT 1) one LEFT JOIN users u ON lower(u.email) = lower(\(r.email))
+      FROM (SELECT 1) one LEFT JOIN users u ON u.email_key = \(Users.key(r.email))
       """)
     let user: (id: String, name: String)? = row["id"].map { ($0, row["name"] ?? "") }
     let memberships: [MembershipState] = (try row.json("memberships").arrayValue ?? []).map { m in
@@ -119,7 +119,8 @@ extension ProvisioningService {
     let rows = try tx.query(
       """
       SELECT w.id, w.name, w.plan, w.sso_configured_at IS NOT NULL AS sso_configured, w.enforce_sso, w.domain_capture,
-             w.sso_default_role, w.sso_bypass_member_ids, w.sso_tested,
+             w.sso_default_role, w.sso_tested,
+             ARRAY(SELECT b.id FROM members b WHERE b.workspace_id = w.id AND b.sso_bypass) AS sso_bypass_member_ids,
              coalesce((SELECT array_agg(d.domain) FROM domains d WHERE d.workspace_id = w.id AND d.status = 'verified'), '{}') AS verified
       FROM workspaces w WHERE w.id = ANY(\(PGTextArray(Array(ids)))::uuid[])
       """

@@ -27,13 +27,17 @@ extension ProvisioningService {
         }
       },
       MethodSpec(
-        "workspace.setPlan", summary: "Changes the plan. Enterprise features stay stored but inactive below Enterprise.",
+        "workspace.setPlan", summary: "Changes the plan (ops only: plans come from billing). Enterprise features stay stored but inactive below Enterprise.",
         params: [.workspaceId, ParamSpec("plan", .enumeration(plans)), .actor], result: "Workspace"
       ) { p, c in
         try self.ctx.pool.transaction { tx in
           let wid = try p.id("workspaceId")
           guard let before = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
           let actor = try self.ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
+          // Plans come from billing: a workspace admin cannot upgrade their own.
+          guard case .ops = actor else {
+            throw RPCError.forbidden("ops_required", "Plans are set by billing: only an operator ({\"ops\": NAME}) may change a workspace's plan.")
+          }
           let plan = try p.string("plan")
           try tx.query("UPDATE workspaces SET plan = \(plan) WHERE id = \(wid)::uuid")
           // SCIM processes cache which plan a directory's workspace is on.
@@ -51,8 +55,8 @@ extension ProvisioningService {
     let name = try p.string("name").trimmingCharacters(in: .whitespacesAndNewlines)
     guard !name.isEmpty else { throw RPCError.invalidParam("name", "'name' must not be empty.") }
     let owner = try p.object("owner")
-    let email = EmailAddress.storageForm(owner["email"]!.stringValue!)
-    guard DomainName.canonicalEmail(email) != nil else {
+    let email = EmailAddress.storageForm(owner["email"]?.stringValue ?? "")
+    guard EmailAddress.key(email) != nil else {
       throw RPCError.invalidParam("owner.email", "'owner.email' has an invalid domain.", reason: "invalid_email")
     }
     return try ctx.pool.transaction { tx in

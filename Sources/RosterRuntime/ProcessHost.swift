@@ -71,6 +71,9 @@ public final class ProcessHost: Sendable {
     if e.isConnectionFailure {
       return .unavailable("The database is unavailable; try again shortly.", reason: "database_unavailable")
     }
+    if e.isBadText {
+      return .invalidParams("A text value contains a character the database cannot store (NUL).", reason: "nul_character")
+    }
     if e.kind == .noRow {
       return .conflict("concurrent_change", "Something this request needed was changed or removed by another request at the same moment; try again.")
     }

@@ -54,40 +54,81 @@ public enum AuditLog {
 
 /// The event feed the app follows.
 ///
-/// Ordering without a global lock: each event carries the id of the
-/// transaction that wrote it (xid8). A reader sees only events of
-/// transactions older than the oldest one still running, ordered by
-/// (xid, id). Every event that commits later has a larger xid than anything
-/// already shown, so the feed only grows at its end and a cursor never skips
-/// an event, while writers commit in parallel. The cursor is "XID-ID".
+/// Order without a global lock. Each event has a `feed_key`: the id of the
+/// transaction that wrote it (xid8), raised to the key of the previous event
+/// about the same member (kept on the member row, updated in the statement
+/// that inserts the event, so under the member's row lock). A reader sees
+/// only events whose key is older than the oldest transaction still
+/// running, ordered by (feed_key, id):
+/// - no gaps: an event that commits later has a key at least its own
+///   transaction id, which is at least that oldest running transaction, so
+///   it sorts after everything already shown;
+/// - commit order per member: writers of one member's events hold its row
+///   lock, so a later writer reads the earlier one's key and sorts after it
+///   even when its own transaction id is smaller (it started first and waited).
+/// Replaying the feed therefore ends in each member's committed state. The
+/// cursor is "KEY-ID".
 public enum EventLog {
   public static let channel = "roster_events"
 
   public static func emit(
     _ tx: PGTransaction, type: String, workspaceId: String?, memberId: String? = nil, data: JSONValue = [:]
   ) throws {
+    if let memberId {
+      try tx.query(
+        """
+        WITH k AS (
+          UPDATE members SET feed_key = greatest(feed_key, pg_current_xact_id()) WHERE id = \(memberId)::uuid RETURNING feed_key
+        ), e AS (
+          INSERT INTO events (type, workspace_id, member_id, data, feed_key)
+          VALUES (\(type), \(workspaceId)::uuid, \(memberId)::uuid, \(data)::jsonb, coalesce((SELECT feed_key FROM k), pg_current_xact_id()))
+          RETURNING id
+        )
+        SELECT pg_notify('roster_events', id::text) FROM e
+        """)
+    } else {
+      try tx.query(
+        """
+        WITH e AS (
+          INSERT INTO events (type, workspace_id, data) VALUES (\(type), \(workspaceId)::uuid, \(data)::jsonb) RETURNING id
+        )
+        SELECT pg_notify('roster_events', id::text) FROM e
+        """)
+    }
+  }
+
+  /// One event of the same type for each of many members (set-based: one
+  /// statement for ten thousand role changes); `data` per member.
+  public static func emitMany(_ tx: PGTransaction, type: String, workspaceId: String, memberIds: [String], data: [JSONValue]) throws {
+    guard !memberIds.isEmpty else { return }
     try tx.query(
       """
-      WITH e AS (
-        INSERT INTO events (type, workspace_id, member_id, data)
-        VALUES (\(type), \(workspaceId)::uuid, \(memberId)::uuid, \(data)::jsonb) RETURNING id
+      WITH input AS (
+        SELECT * FROM unnest(\(PGTextArray(memberIds))::uuid[], \(PGTextArray(data.map { JSONWriter.string($0) }))::jsonb[]) WITH ORDINALITY
+          AS i(member_id, data, n)
+      ), k AS (
+        UPDATE members m SET feed_key = greatest(m.feed_key, pg_current_xact_id()) FROM input
+        WHERE m.id = input.member_id RETURNING m.id, m.feed_key
       )
-      SELECT pg_notify('roster_events', id::text) FROM e
+      INSERT INTO events (type, workspace_id, member_id, data, feed_key)
+      SELECT \(type), \(workspaceId)::uuid, input.member_id, input.data, coalesce(k.feed_key, pg_current_xact_id())
+      FROM input LEFT JOIN k ON k.id = input.member_id ORDER BY input.n
       """)
+    try tx.query("SELECT pg_notify('roster_events', 'batch')")
   }
 
   /// A position in the feed; (0, 0) is the beginning.
   public struct Cursor: Sendable, Equatable {
-    public var xid: UInt64
+    public var key: UInt64
     public var id: Int64
-    public static let start = Cursor(xid: 0, id: 0)
+    public static let start = Cursor(key: 0, id: 0)
 
-    public init(xid: UInt64, id: Int64) {
-      self.xid = xid
+    public init(key: UInt64, id: Int64) {
+      self.key = key
       self.id = id
     }
 
-    /// "XID-ID", or "0" for the start.
+    /// "KEY-ID", or "0" for the start.
     public init?(_ text: String) {
       if text == "0" || text.isEmpty {
         self = .start
@@ -95,25 +136,24 @@ public enum EventLog {
       }
       let parts = text.split(separator: "-")
       guard parts.count == 2, let x = UInt64(parts[0]), let i = Int64(parts[1]), i >= 0 else { return nil }
-      self.init(xid: x, id: i)
+      self.init(key: x, id: i)
     }
 
-    public var text: String { "\(xid)-\(id)" }
+    public var text: String { "\(key)-\(id)" }
   }
 
   public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String?) {
     var q: SQL = """
-      SELECT id, xid::text AS xid_text, type, workspace_id, member_id, data, at FROM events
-      WHERE (xid, id) > (\(String(after.xid))::xid8, \(after.id)) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+      SELECT id, feed_key::text AS key_text, type, workspace_id, member_id, data, at FROM events
+      WHERE (feed_key, id) > (\(String(after.key))::xid8, \(after.id)) AND feed_key < pg_snapshot_xmin(pg_current_snapshot())
       """
     if let workspaceId { q.append(" AND workspace_id = \(workspaceId)::uuid") }
-    // Order by the xid8 column itself (an output alias named xid would sort as text).
-    q.append(" ORDER BY events.xid, events.id LIMIT \(limit + 1)")
+    q.append(" ORDER BY feed_key, id LIMIT \(limit + 1)")
     let rows = try pool.query(q).rows
     let page = rows.prefix(limit)
     var last: String?
     let events: [JSONValue] = try page.map { r in
-      let cursor = "\(try r.string("xid_text"))-\(try r.string("id"))"
+      let cursor = "\(try r.string("key_text"))-\(try r.string("id"))"
       last = cursor
       return [
         "cursor": .string(cursor), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),

@@ -51,12 +51,17 @@ public enum Lifecycle {
   }
 
   /// C6 `active:true`: a deactivated member is active again; a deleted one
-  /// gets a new membership (same id, fresh role, no content).
-  public static func reactivate(_ tx: PGTransaction, member m: MemberRow, role: String, roleSource: String, actor: ActorRef) throws {
+  /// gets a new membership (same id, fresh role, no content). Returns true
+  /// when the member must still sign in once via SSO (S4: they existed when
+  /// SSO was configured): the caller sends them the email.
+  @discardableResult
+  public static func reactivate(_ tx: PGTransaction, member m: MemberRow, role: String, roleSource: String, actor: ActorRef) throws -> Bool {
+    var linkRequired = false
     switch m.status {
     case "deactivated":
       try tx.query("UPDATE members SET status = 'active', deactivated_at = NULL, updated_at = now() WHERE id = \(m.id)::uuid")
       try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": false])
+      linkRequired = m.ssoLinkRequired && !m.ssoLinked
     case "deleted":
       try tx.query(
         """
@@ -66,10 +71,11 @@ public enum Lifecycle {
         """)
       try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": true])
     default:
-      return
+      return false
     }
     try AuditLog.record(
       tx, workspaceId: m.workspaceId, actor: actor, action: "member.reactivate", targetType: "member", targetId: m.id,
       before: ["status": .string(m.status)], after: ["status": "active"])
+    return linkRequired
   }
 }

@@ -5,7 +5,7 @@ import Postgres
 /// its own transaction, under an advisory lock so concurrent runs are safe.
 public struct Migrator: Sendable {
   /// The schema version this build needs (the highest file number in schema/).
-  public static let requiredVersion = 2
+  public static let requiredVersion = 3
   /// Arbitrary constant for pg_advisory_lock: "roster migrate".
   static let lockKey: Int64 = 0x526F_7374_6572_4D67
 
@@ -16,6 +16,12 @@ public struct Migrator: Sendable {
   }
 
   public let directory: String
+
+  /// Where a migration file hands over to its Swift step.
+  static let swiftStepMarker = "-- roster:swift-step"
+  typealias Step = @Sendable (PGTransaction, (String) -> Void) throws -> Void
+  /// Swift steps by schema version.
+  static let swiftSteps: [Int: Step] = [3: { tx, log in try AddressKeys.backfill(tx, log: log) }]
 
   public init(directory: String) { self.directory = directory }
 
@@ -72,7 +78,17 @@ public struct Migrator: Sendable {
     var done: [String] = []
     for m in all where !applied.contains(Int64(m.version)) {
       _ = try PGPool.runTransaction(conn, maxAttempts: 1) { tx in
-        try tx.connection.execute(script: m.sql)
+        // A file may hand over to Swift in the middle (data that SQL cannot
+        // compute, such as S10's address keys): SQL, the step, the rest.
+        let parts = m.sql.components(separatedBy: Self.swiftStepMarker)
+        guard parts.count <= 2, parts.count == 1 || Self.swiftSteps[m.version] != nil else {
+          throw MigrationError("\(m.name) asks for a Swift step this build does not have")
+        }
+        try tx.connection.execute(script: parts[0])
+        if parts.count == 2, let step = Self.swiftSteps[m.version] {
+          try step(tx, log)
+          try tx.connection.execute(script: parts[1])
+        }
         try tx.query("INSERT INTO schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
       }
       log("applied \(m.name)")

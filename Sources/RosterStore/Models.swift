@@ -23,9 +23,11 @@ public struct WorkspaceRow: Sendable {
   /// SSO counts only on the Enterprise plan (D1).
   public var ssoConfigured: Bool { isEnterprise && ssoConfiguredAt != nil }
 
+  /// The break-glass list is read from the members who carry the flag (S9).
   public static let select: SQL = """
     SELECT id, name, plan, owner_member_id, created_at, sso_connection, sso_configured_at, sso_default_role, enforce_sso,
-           domain_capture, sso_tested, sso_bypass_member_ids, deprovision_mode, deprovision_content, deprovision_target_member_id
+           domain_capture, sso_tested, deprovision_mode, deprovision_content, deprovision_target_member_id,
+           ARRAY(SELECT b.id FROM members b WHERE b.workspace_id = workspaces.id AND b.sso_bypass ORDER BY b.id) AS sso_bypass_member_ids
     FROM workspaces
     """
 
@@ -47,8 +49,26 @@ public struct WorkspaceRow: Sendable {
     deprovisionTargetMemberId = r["deprovision_target_member_id"]
   }
 
-  public static func load(_ tx: PGTransaction, _ id: String, forUpdate: Bool = false) throws -> WorkspaceRow? {
-    let q = WorkspaceRow.select + (forUpdate ? " WHERE id = \(id)::uuid FOR UPDATE" : " WHERE id = \(id)::uuid")
+  /// How a transaction holds the workspace row. Lock order everywhere: the
+  /// workspace, then its members (R4, S9) — paths that check the transfer
+  /// target or the break-glass list hold the workspace at least shared
+  /// before they lock a member, and paths that change those settings hold
+  /// it exclusively.
+  public enum Lock: Sendable {
+    case none
+    /// Settings cannot change until commit (FOR SHARE; concurrent sharers do not wait).
+    case share
+    /// This transaction changes the settings (FOR UPDATE).
+    case update
+  }
+
+  public static func load(_ tx: PGTransaction, _ id: String, forUpdate: Bool = false, lock: Lock = .none) throws -> WorkspaceRow? {
+    var q = WorkspaceRow.select + " WHERE id = \(id)::uuid"
+    switch forUpdate ? .update : lock {
+    case .none: break
+    case .share: q.append(" FOR SHARE OF workspaces")
+    case .update: q.append(" FOR UPDATE OF workspaces")
+    }
     return try tx.one(q).map(WorkspaceRow.init)
   }
 

@@ -1,12 +1,21 @@
+import Foundation
 import JSON
+import Policy
 import Postgres
 
-/// Users are global: one per email address (case-insensitive), member of
-/// many workspaces.
+/// Users are global: one per address (S10: compared by `EmailAddress.key`),
+/// member of many workspaces.
 public enum Users {
-  /// The user with this email, created if new. Returns (id, name).
+  /// The comparison key of an address; an identifier that is not an address
+  /// (some IdPs send bare account names) is folded the same way.
+  public static func key(_ email: String) -> String {
+    EmailAddress.key(email) ?? email.precomposedStringWithCanonicalMapping.folding(options: .caseInsensitive, locale: nil)
+  }
+
+  /// The user with this address, created if new. Returns (id, name).
   public static func findOrCreate(_ tx: PGTransaction, email: String, name: String?) throws -> (id: String, name: String) {
-    if let r = try tx.one("SELECT id, name FROM users WHERE lower(email) = lower(\(email))") {
+    let key = key(email)
+    if let r = try tx.one("SELECT id, name FROM users WHERE email_key = \(key)") {
       let id = try r.string("id")
       var current = try r.string("name")
       if current.isEmpty, let name, !name.isEmpty {
@@ -17,16 +26,22 @@ public enum Users {
     }
     let r = try tx.single(
       """
-      INSERT INTO users (email, name) VALUES (\(email), \(name ?? ""))
-      ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
+      INSERT INTO users (email, email_key, name) VALUES (\(email), \(key), \(name ?? ""))
+      ON CONFLICT (email_key) DO UPDATE SET email = users.email
       RETURNING id, name
       """, "the user")
     return (try r.string("id"), try r.string("name"))
   }
 
-  /// The user with this email if there is one, without creating or changing anything.
+  /// The user with this address if there is one, without creating or changing anything.
   public static func find(_ tx: PGTransaction, email: String) throws -> String? {
-    try tx.one("SELECT id FROM users WHERE lower(email) = lower(\(email))")?.string("id")
+    try tx.one("SELECT id FROM users WHERE email_key = \(key(email))")?.string("id")
+  }
+
+  /// A new user (the caller knows there is none with this address).
+  public static func create(_ tx: PGTransaction, email: String, name: String) throws -> String {
+    try tx.single("INSERT INTO users (email, email_key, name) VALUES (\(email), \(key(email)), \(name)) RETURNING id", "the new user")
+      .string("id")
   }
 }
 
@@ -68,7 +83,7 @@ public enum DirectoryIdentity {
     var changed = false
     var userId = m.userId
     var ownsUser = true
-    if email.lowercased() != m.email.lowercased() {
+    if Users.key(email) != Users.key(m.email) {
       let owned = try owns(tx, workspace: w, emails: [m.email, email])
       if let other = try Users.find(tx, email: email), other != m.userId {
         // Someone with that address exists: this membership becomes theirs
@@ -80,10 +95,9 @@ public enum DirectoryIdentity {
         ownsUser = false
       } else if owned {
         // The workspace owns both addresses: the person's address changes everywhere.
-        try tx.query("UPDATE users SET email = \(email) WHERE id = \(m.userId)::uuid")
+        try tx.query("UPDATE users SET email = \(email), email_key = \(Users.key(email)) WHERE id = \(m.userId)::uuid")
       } else {
-        userId = try tx.single(
-          "INSERT INTO users (email, name) VALUES (\(email), \(name ?? m.name)) RETURNING id", "the new user").string("id")
+        userId = try Users.create(tx, email: email, name: name ?? m.name)
         ownsUser = false
       }
       if userId != m.userId {
@@ -99,5 +113,36 @@ public enum DirectoryIdentity {
       changed = true
     }
     return changed
+  }
+}
+
+/// S10 keys for users stored before version 3 (the Swift step of
+/// `003_order_and_addresses.sql`).
+enum AddressKeys {
+  static func backfill(_ tx: PGTransaction, log: (String) -> Void) throws {
+    let rows = try tx.query("SELECT id, email FROM users ORDER BY created_at, id").rows
+    var seen: [String: String] = [:]
+    var ids: [String] = [], keys: [String] = []
+    for r in rows {
+      let id = try r.string("id")
+      let email = try r.string("email")
+      var key = EmailAddress.key(email) ?? email.lowercased()
+      if let first = seen[key] {
+        // Two people who are one under S10: the older keeps the address; the
+        // other gets a key no address can have, for an operator to merge.
+        log("users \(first) and \(id) have the same address under S10; \(id) is kept apart (key prefixed 'duplicate:')")
+        key = "duplicate:\(id):\(key)"
+      } else {
+        seen[key] = id
+      }
+      ids.append(id)
+      keys.append(key)
+    }
+    guard !ids.isEmpty else { return }
+    try tx.query(
+      """
+      UPDATE users u SET email_key = k.key FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(keys))::text[]) AS k(id, key)
+      WHERE u.id = k.id
+      """)
   }
 }

@@ -139,6 +139,8 @@ public struct FilterParser {
         var s = String.UnicodeScalarView()
         s.append(contentsOf: chars[i...j])
         guard case .string(let value) = try? JSONParser.parse(String(s)) else { throw .invalidFilter("Invalid string literal in filter.") }
+        // Text columns cannot hold U+0000 (and a database driver would cut the value there).
+        if value.utf8.contains(0) { throw .invalidFilter("A string in the filter contains a NUL character (U+0000).") }
         out.append(.string(value))
         i = j + 1
       default:

@@ -53,6 +53,17 @@ public struct ResourceNormalizer: Sendable {
     return out
   }
 
+  /// Indexed attributes hold less than other text (an index row has a size limit).
+  public static let maxBytes: [String: Int] = ["userName": 1024, "externalId": 1024, "displayName": 1024, "emails.value": 1024]
+  public static let defaultMaxBytes = 8192
+
+  /// Text a database can store and index: no U+0000, within its limit.
+  static func checkText(_ s: String, name: String) throws(SCIMError) {
+    if s.utf8.contains(0) { throw .invalidValue("'\(name)' contains a NUL character (U+0000), which text cannot hold.") }
+    let limit = maxBytes[name] ?? defaultMaxBytes
+    if s.utf8.count > limit { throw .invalidValue("'\(name)' is longer than \(limit) bytes (the limit for this attribute).") }
+  }
+
   /// Coerces one value to its definition; nil means "absent" (JSON null, empty array).
   public func coerce(_ v: JSONValue, _ def: AttributeDef, name: String) throws(SCIMError) -> JSONValue? {
     if v.isNull { return nil }
@@ -111,6 +122,7 @@ public struct ResourceNormalizer: Sendable {
     case .string, .reference, .dateTime, .binary:
       switch v {
       case .string(let s):
+        try Self.checkText(s, name: name)
         if def.name == roleAttributeName {
           let r = s.lowercased()
           guard roleAttributeValues.contains(r) else {

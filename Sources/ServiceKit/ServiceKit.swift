@@ -27,6 +27,27 @@ public struct ServiceContext: Sendable {
     try Outbox.enqueue(tx, template: template, to: to, data: data, workspaceId: workspaceId, mailDomain: mailDomain)
   }
 
+  /// S4's "sign in again via SSO" email, set-based, to those of `memberIds`
+  /// whose address is in the workspace's verified domains (the others cannot
+  /// sign in at all, S3, so the email would mislead them).
+  public func enqueueSSOLinkMail(_ tx: PGTransaction, workspace w: WorkspaceRow, memberIds: [String]) throws {
+    guard !memberIds.isEmpty else { return }
+    let signInUrl = config.publicURL + "/login/sso?workspace=" + w.id
+    let queued = try tx.query(
+      """
+      INSERT INTO notifications (id, template, to_address, data, workspace_id, message_id)
+      SELECT n.id, 'sso_live', n.email,
+             jsonb_build_object('workspaceName', \(w.name)::text, 'name', n.name, 'signInUrl', \(signInUrl)::text),
+             \(w.id)::uuid, '<' || n.id::text || '@' || \(mailDomain)::text || '>'
+      FROM (SELECT roster_uuid7() AS id, u.email, coalesce(m.name, u.name) AS name
+            FROM members m JOIN users u ON u.id = m.user_id
+            WHERE m.id = ANY(\(PGTextArray(memberIds))::uuid[]) AND m.workspace_id = \(w.id)::uuid
+              AND EXISTS (SELECT 1 FROM domains d WHERE d.workspace_id = m.workspace_id AND d.status = 'verified' AND d.domain = u.email_domain)
+            ORDER BY m.id) n
+      """)
+    if queued.affected > 0 { try tx.query("SELECT pg_notify('roster_outbox', 'batch')") }
+  }
+
   /// Checks the `actor` param (SPEC: every admin mutation): a member must be an
   /// active admin of the workspace; an ops actor must come from an allowed uid.
   public func resolveActor(_ params: Params, workspaceId: String?, context: CallContext, tx: PGTransaction) throws -> ActorRef {

@@ -93,7 +93,7 @@ final class ProvisioningFixture: @unchecked Sendable {
   /// show once all older transactions in the cluster have ended).
   func waitForFeed() {
     _ = TestProcess.waitUntil(timeout: 20) {
-      (try? self.pool.query("SELECT coalesce(max(xid) < pg_snapshot_xmin(pg_current_snapshot()), true) AS ok FROM events").first?["ok"]) == "t"
+      (try? self.pool.query("SELECT coalesce(max(feed_key) < pg_snapshot_xmin(pg_current_snapshot()), true) AS ok FROM events").first?["ok"]) == "t"
     }
   }
 
