@@ -241,6 +241,7 @@ public final class DeprovisioningService: Sendable {
           guard m.status == "active" else {
             throw RPCError.conflict("member_inactive", "\(m.email) has been deactivated; content cannot be created for them.")
           }
+          PausePoints.here("content.create.checked", key: owner)
           if let folder, try tx.one("SELECT 1 FROM folders WHERE id = \(folder)::uuid AND owner_member_id = \(m.id)::uuid") == nil {
             throw RPCError.notFound("Folder", reason: "folder_not_found")
           }

@@ -91,6 +91,48 @@ import Testing
 }
 
 @Suite struct MigrationTests {
+  /// A database filled by schema version 2 migrates to 3: addresses get
+  /// their S10 keys (two spellings of one address are kept apart for an
+  /// operator to merge), the break-glass list moves onto the members (only
+  /// active admins keep it), and old event cursors stay valid.
+  @Test func version3CarriesExistingDataOver() throws {
+    let db = try TestPostgres.shared.freshDatabase(migrated: false)
+    let v2 = try TestFiles.makeTempDirectory(prefix: "roster-v2")
+    for f in ["001_init.sql", "002_shared_people.sql"] {
+      try FileManager.default.copyItem(atPath: TestFiles.schemaDirectory + "/" + f, toPath: v2 + "/" + f)
+    }
+    let conn = PGConnection(config: PGConfig(conninfo: db))
+    defer { conn.close() }
+    _ = try Migrator(directory: v2).migrate(connection: conn)
+    try conn.execute(
+      script: """
+        INSERT INTO users (id, email, name) VALUES ('00000000-0000-7000-8000-000000000001', 'jürgen@seca.com', 'J'),
+          ('00000000-0000-7000-8000-000000000002', 'JÜRGEN@seca.com', 'J2'), ('00000000-0000-7000-8000-000000000003', 'Ann@seca.com', 'A');
+        INSERT INTO workspaces (id, name, plan) VALUES ('00000000-0000-7000-8000-0000000000a1', 'Seca', 'enterprise');
+        INSERT INTO members (id, workspace_id, user_id, role, role_source, status, joined) VALUES
+          ('00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000001', 'admin', 'manual', 'active', 'owner'),
+          ('00000000-0000-7000-8000-0000000000b3', '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-000000000003', 'viewer', 'manual', 'active', 'invite');
+        UPDATE workspaces SET owner_member_id = '00000000-0000-7000-8000-0000000000b1',
+          sso_bypass_member_ids = '{00000000-0000-7000-8000-0000000000b1,00000000-0000-7000-8000-0000000000b3}';
+        INSERT INTO events (type, workspace_id, member_id) VALUES ('member.created', '00000000-0000-7000-8000-0000000000a1', '00000000-0000-7000-8000-0000000000b1');
+        """)
+    let oldCursor = try conn.single("SELECT xid::text || '-' || id AS c FROM events").string("c")
+    var log: [String] = []
+    let applied = try Migrator(directory: TestFiles.schemaDirectory).migrate(connection: conn) { log.append($0) }
+    #expect(applied.contains("003_order_and_addresses.sql"))
+    let keys = try conn.query("SELECT id, email_key FROM users ORDER BY id").rows.map { $0["email_key"] ?? "" }
+    #expect(keys[0] == "jürgen@seca.com")
+    #expect(keys[1].hasPrefix("duplicate:"), "the second spelling is kept apart")
+    #expect(keys[2] == "ann@seca.com")
+    #expect(log.contains { $0.contains("00000000-0000-7000-8000-000000000002") }, "reported for an operator")
+    let bypass = try conn.query("SELECT id FROM members WHERE sso_bypass ORDER BY id").rows.compactMap { $0["id"] }
+    #expect(bypass == ["00000000-0000-7000-8000-0000000000b1"], "the viewer did not keep break-glass")
+    #expect(try conn.single("SELECT feed_key::text || '-' || id AS c FROM events").string("c") == oldCursor)
+    // New rows work with the new columns.
+    try conn.query("INSERT INTO users (email, email_key, name) VALUES ('new@seca.com', 'new@seca.com', 'N')")
+    #expect(throws: PGError.self) { try conn.query("INSERT INTO users (email, email_key, name) VALUES ('NEW@seca.com', 'new@seca.com', 'N')") }
+  }
+
   @Test func concurrentMigrationsApplyEachFileOnce() throws {
     let db = try TestPostgres.shared.freshDatabase(migrated: false)
     let migrator = Migrator(directory: TestFiles.schemaDirectory)
