@@ -2,7 +2,8 @@
 import PackageDescription
 
 // No package dependencies: Foundation, Dispatch, Glibc, Synchronization,
-// Swift Testing and libpq (a system library) only.
+// Swift Testing and system C libraries (libpq; for SSO libxml2, OpenSSL's
+// libcrypto and zlib) only.
 let package = Package(
   name: "Roster",
   platforms: [.macOS(.v15)],
@@ -14,12 +15,19 @@ let package = Package(
     // MARK: Ground floor: pure logic, no I/O
     .target(name: "JSON"),
     .target(name: "JSONRPC", dependencies: ["JSON"]),
-    .target(name: "Crypto"),
+    .target(name: "Crypto", dependencies: ["CCrypto"]),
     .target(name: "Policy", dependencies: ["JSON"], resources: [.copy("Resources")]),
     .target(name: "SCIM", dependencies: ["JSON"]),
+    // Pure over bytes: parse hostile XML safely, exclusive C14N, verify an enveloped signature (no SAML knowledge).
+    .target(name: "XMLSignature", dependencies: ["CLibxml2", "Crypto"]),
+    // Pure: AuthnRequests, metadata, and the P2–P6 checks of a Response as a function of bytes, connection and clock.
+    .target(name: "SAML", dependencies: ["CZlib", "Crypto", "XMLSignature"]),
 
     // MARK: Transports and system access
     .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(name: "CLibxml2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(name: "Postgres", dependencies: ["CLibpq", "JSON"]),
     .target(name: "Sockets"),
     .target(name: "DNS"),
@@ -55,6 +63,7 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
+    .testTarget(name: "SAMLTests", dependencies: ["SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),
     .testTarget(
       name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Mail", "Postgres", "RosterStore", "RosterTestSupport", "SCIM"]),
