@@ -22,6 +22,8 @@ let package = Package(
     .target(name: "XMLSignature", dependencies: ["CLibxml2", "Crypto"]),
     // Pure: AuthnRequests, metadata, and the P2–P6 checks of a Response as a function of bytes, connection and clock.
     .target(name: "SAML", dependencies: ["CZlib", "Crypto", "XMLSignature"]),
+    // Pure: ID-token (JWS) validation against a JWKS, discovery documents, PKCE.
+    .target(name: "OIDC", dependencies: ["Crypto", "JSON"]),
 
     // MARK: Transports and system access
     .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -45,10 +47,17 @@ let package = Package(
     .target(
       name: "DirectorySync",
       dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),
+    .target(
+      name: "SSO",
+      dependencies: [
+        "Crypto", "HTTP1", "JSON", "JSONRPC", "OIDC", "Policy", "Postgres", "Provisioning", "RosterRuntime", "RosterStore", "SAML", "ServiceKit",
+        "Sockets", "XMLSignature",
+      ]),
     .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
     .target(name: "Notifications", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
     .target(
-      name: "RosterApp", dependencies: ["Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore"]),
+      name: "RosterApp",
+      dependencies: ["Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore", "SSO"]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
@@ -63,6 +72,7 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
+    .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "SAMLTests", dependencies: ["SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),
     .testTarget(

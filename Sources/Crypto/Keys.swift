@@ -83,16 +83,8 @@ public final class PublicKey: @unchecked Sendable {
 
   /// An RSA key from its modulus and exponent (big-endian bytes).
   public static func rsa(modulus n: [UInt8], exponent e: [UInt8]) throws(JWKError) -> PublicKey {
-    guard !n.isEmpty, !e.isEmpty, n.count <= 2048 else { throw .malformed("RSA modulus or exponent missing or too long") }
-    return try fromParams(type: "RSA") { bld in
-      let bn = n.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32(n.count), nil) }
-      let be = e.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32(e.count), nil) }
-      defer {
-        BN_free(bn)
-        BN_free(be)
-      }
-      return OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) == 1 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) == 1
-    }
+    guard !n.isEmpty, !e.isEmpty, n.count <= 2048, e.count <= 16 else { throw .malformed("RSA modulus or exponent missing or too long") }
+    return try fromParams(type: "RSA", [.bignum(OSSL_PKEY_PARAM_RSA_N, n), .bignum(OSSL_PKEY_PARAM_RSA_E, e)])
   }
 
   /// An EC key on P-256, P-384 or P-521 from its affine coordinates.
@@ -100,23 +92,60 @@ public final class PublicKey: @unchecked Sendable {
     let groups = ["P-256": ("prime256v1", 32), "P-384": ("secp384r1", 48), "P-521": ("secp521r1", 66)]
     guard let (group, size) = groups[curve] else { throw .unsupported("curve \(curve)") }
     guard x.count == size, y.count == size else { throw .malformed("EC coordinates of the wrong length") }
-    let point = [UInt8(4)] + x + y
-    return try fromParams(type: "EC") { bld in
-      let g = group.withCString { OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, $0, 0) }
-      let p = point.withUnsafeBytes { OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, $0.baseAddress, $0.count) }
-      return g == 1 && p == 1
-    }
+    return try fromParams(
+      type: "EC", [.utf8(OSSL_PKEY_PARAM_GROUP_NAME, Array(group.utf8) + [0]), .octets(OSSL_PKEY_PARAM_PUB_KEY, [4] + x + y)])
   }
 
-  static func fromParams(type: String, _ push: (OpaquePointer) -> Bool) throws(JWKError) -> PublicKey {
+  enum Param {
+    case bignum(String, [UInt8])
+    case utf8(String, [UInt8])
+    case octets(String, [UInt8])
+  }
+
+  /// OSSL_PARAM_BLD keeps pointers to what it is given until
+  /// OSSL_PARAM_BLD_to_param copies it: everything pushed here lives in
+  /// buffers owned by this function until then.
+  static func fromParams(type: String, _ params: [Param]) throws(JWKError) -> PublicKey {
     guard let bld = OSSL_PARAM_BLD_new() else { throw .malformed("out of memory") }
     defer { OSSL_PARAM_BLD_free(bld) }
-    guard push(bld), let params = OSSL_PARAM_BLD_to_param(bld) else { throw .malformed("the key parameters are invalid") }
-    defer { OSSL_PARAM_free(params) }
+    var bignums: [OpaquePointer?] = []
+    var buffers: [UnsafeMutableRawPointer] = []
+    defer {
+      bignums.forEach { BN_free($0) }
+      buffers.forEach { free($0) }
+    }
+    // Parameter names too: the builder keeps the key pointer, not a copy.
+    func name(_ s: String) -> UnsafeMutablePointer<CChar>? {
+      let p = strdup(s)
+      if let p { buffers.append(UnsafeMutableRawPointer(p)) }
+      return p
+    }
+    for p in params {
+      switch p {
+      case .bignum(let key, let bytes):
+        let bn = bytes.withUnsafeBufferPointer { BN_bin2bn($0.baseAddress, Int32(bytes.count), nil) }
+        bignums.append(bn)
+        guard bn != nil, OSSL_PARAM_BLD_push_BN(bld, name(key), bn) == 1 else { throw .malformed("the key parameters are invalid") }
+      case .utf8(let rawKey, let bytes), .octets(let rawKey, let bytes):
+        let key = name(rawKey)
+        guard let buf = malloc(bytes.count) else { throw .malformed("out of memory") }
+        buffers.append(buf)
+        bytes.withUnsafeBytes { buf.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        let rc: Int32
+        if case .utf8 = p {
+          rc = OSSL_PARAM_BLD_push_utf8_string(bld, key, buf.assumingMemoryBound(to: CChar.self), 0)
+        } else {
+          rc = OSSL_PARAM_BLD_push_octet_string(bld, key, buf, bytes.count)
+        }
+        guard rc == 1 else { throw .malformed("the key parameters are invalid") }
+      }
+    }
+    guard let built = OSSL_PARAM_BLD_to_param(bld) else { throw .malformed("the key parameters are invalid") }
+    defer { OSSL_PARAM_free(built) }
     guard let ctx = EVP_PKEY_CTX_new_from_name(nil, type, nil) else { throw .unsupported(type) }
     defer { EVP_PKEY_CTX_free(ctx) }
     var pkey: OpaquePointer?
-    guard EVP_PKEY_fromdata_init(ctx) == 1, EVP_PKEY_fromdata(ctx, &pkey, roster_EVP_PKEY_PUBLIC_KEY(), params) == 1, let pkey else {
+    guard EVP_PKEY_fromdata_init(ctx) == 1, EVP_PKEY_fromdata(ctx, &pkey, roster_EVP_PKEY_PUBLIC_KEY(), built) == 1, let pkey else {
       ERR_clear_error()
       throw .malformed("libcrypto refused the key")
     }

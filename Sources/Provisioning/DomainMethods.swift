@@ -124,7 +124,7 @@ extension ProvisioningService {
   }
 
   /// D6: active members whose email is outside the verified domains (and `plus`).
-  func outsideDomainMembers(_ tx: PGTransaction, workspaceId: String, plus: String?) throws -> (members: [MemberRow], count: Int64) {
+  package func outsideDomainMembers(_ tx: PGTransaction, workspaceId: String, plus: String?) throws -> (members: [MemberRow], count: Int64) {
     let verified = try tx.query("SELECT domain FROM domains WHERE workspace_id = \(workspaceId)::uuid AND status = 'verified'").rows
       .compactMap { $0["domain"] }
     let domains = PGTextArray(verified + (plus.map { [$0] } ?? []))

@@ -23,7 +23,7 @@ public final class ProvisioningService: Sendable {
   /// Registers the methods and starts the background domain re-checks.
   public func install(recheckInterval: Double = 5) {
     ctx.host.dispatcher.register(
-      workspaceMethods() + memberMethods() + domainMethods() + ssoMethods() + signInMethods() + feedMethods())
+      workspaceMethods() + memberMethods() + domainMethods() + signInMethods() + feedMethods())
     if recheckInterval > 0 {
       let loop = verifier.start(interval: recheckInterval)
       ctx.host.onStop("domain re-check loop") { loop.stop() }

@@ -61,7 +61,22 @@ extension ProvisioningService {
     }
     let groups = (profile["groups"]?.arrayValue ?? []).compactMap { $0.stringValue?.lowercased() }
     let request = SignInInput(email: email, domain: domain, method: method, ssoWorkspace: ssoWorkspace, name: profileName, groups: groups)
+    return try decide(request)
+  }
 
+  /// P9: a sign-in Roster validated itself (SAML or OIDC) is decided exactly
+  /// like `auth.signIn` with method `sso` through that workspace.
+  package func ssoSignIn(workspaceId: String, email rawEmail: String, name: String?, groups: [String]) throws -> JSONValue {
+    guard let domain = DomainName.ofEmail(rawEmail), EmailAddress.key(rawEmail) != nil else {
+      throw RPCError.invalidParam("email", "The IdP sent an address that is not valid.", reason: "invalid_email")
+    }
+    return try decide(
+      SignInInput(
+        email: EmailAddress.storageForm(rawEmail), domain: domain, method: .sso, ssoWorkspace: workspaceId, name: name,
+        groups: groups.map { $0.lowercased() }))
+  }
+
+  func decide(_ request: SignInInput) throws -> JSONValue {
     // Fast path: most sign-ins of known users change nothing, so decide on a
     // plain read (two statements, no transaction).
     let fast: JSONValue? = try ctx.pool.withConnection { conn in

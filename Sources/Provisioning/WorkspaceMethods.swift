@@ -23,7 +23,7 @@ extension ProvisioningService {
         p, _ in
         try self.ctx.pool.transaction { tx in
           guard let w = try WorkspaceRow.load(tx, try p.id("workspaceId")) else { throw RPCError.workspaceNotFound() }
-          return w.json
+          return w.json(publicURL: self.ctx.config.publicURL)
         }
       },
       MethodSpec(
@@ -45,7 +45,7 @@ extension ProvisioningService {
           try AuditLog.record(
             tx, workspaceId: wid, actor: actor, action: "workspace.set_plan", targetType: "workspace", targetId: wid,
             before: ["plan": .string(before.plan)], after: ["plan": .string(plan)])
-          return try required(WorkspaceRow.load(tx, wid), "the workspace").json
+          return try required(WorkspaceRow.load(tx, wid), "the workspace").json(publicURL: self.ctx.config.publicURL)
         }
       },
     ]
@@ -73,9 +73,9 @@ extension ProvisioningService {
       let ws = try required(WorkspaceRow.load(tx, wid), "the workspace")
       try AuditLog.record(
         tx, workspaceId: wid, actor: .system("app"), action: "workspace.create", targetType: "workspace", targetId: wid,
-        after: ws.json)
+        after: ws.json(publicURL: ctx.config.publicURL))
       try EventLog.emit(tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": "admin", "joined": "owner"])
-      return ws.json
+      return ws.json(publicURL: ctx.config.publicURL)
     }
   }
 }

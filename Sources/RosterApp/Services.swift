@@ -4,11 +4,15 @@ import Notifications
 import Policy
 import Provisioning
 import RosterRuntime
+import SSO
 
 /// What the provisioning process runs.
 public struct ProvisioningParts: Sendable {
   public let provisioning: ProvisioningService
   public let directory: DirectoryService
+  public let sso: SSOService
+  /// The browser-facing listener (`/sso/…`, `/setup/…`).
+  public let web: WebServer
 }
 
 /// Wires each process's methods and background work into its host. The
@@ -39,7 +43,13 @@ public enum Services {
       let directory = DirectoryService(host: host)
       try directory.install()
       try directory.serveHTTP()
-      return ProvisioningParts(provisioning: service, directory: directory)
+      let sso = SSOService(host: host, provisioning: service)
+      sso.install()
+      let web = WebServer(logger: host.logger)
+      sso.addRoutes(to: web)
+      let server = try web.serve(host.config.webListen, maxConnections: host.config.maxConnections)
+      host.onStop("web listener") { server.stop() }
+      return ProvisioningParts(provisioning: service, directory: directory, sso: sso, web: web)
     case "deprovisioning":
       let service = DeprovisioningService(host: host, options: options.deprovisioning)
       service.install()

@@ -29,6 +29,16 @@ public struct Config: Sendable {
   public var dbPoolSize: Int
   public var maxConnections: Int
   public var scimMetrics: Bool
+  /// Browser-facing paths (/sso/…, /setup/…).
+  public var webListen: ListenAddress
+  /// The app's redirect URIs that may receive codes (exact match, P8).
+  public var redirectURIs: [String]
+  /// 32 bytes for AES-256-GCM of OIDC client secrets (P10), if configured.
+  public var secretKey: [UInt8]?
+  public var idpCAFile: String?
+  public var idpAllowHTTPLoopback: Bool
+  /// Where this process serves GET /metrics, if anywhere.
+  public var metricsListen: ListenAddress?
 
   public static let documentation: [(String, String, String)] = [
     ("ROSTER_DATABASE_URL", "dbname=roster", "libpq connection string (URL or key=value); PGHOST etc. apply as usual"),
@@ -44,6 +54,12 @@ public struct Config: Sendable {
     ("ROSTER_DB_POOL_SIZE", "8", "database connections per process"),
     ("ROSTER_MAX_CONNECTIONS", "256", "concurrent socket connections per listener"),
     ("ROSTER_SCIM_METRICS", "false", "also serve GET /metrics on the SCIM listener"),
+    ("ROSTER_METRICS_LISTEN", "off", "tcp:HOST:PORT or unix:PATH: this process serves GET /metrics (Prometheus text) there"),
+    ("ROSTER_WEB_LISTEN", "unix:$ROSTER_RUN_DIR/web.sock", "unix:PATH or tcp:127.0.0.1:PORT for the browser-facing paths (/sso/…, /setup/…)"),
+    ("ROSTER_SSO_REDIRECT_URIS", "$ROSTER_PUBLIC_URL/sso/callback", "comma-separated redirect URIs of the app that may receive sign-in codes (exact match)"),
+    ("ROSTER_SECRET_KEY", "none", "base64 of 32 random bytes: encrypts OIDC client secrets (required once a connection has one)"),
+    ("ROSTER_IDP_CA_FILE", "the system's CAs only", "extra PEM CA bundle for HTTPS to IdPs (discovery, token, JWKS, metadata URLs)"),
+    ("ROSTER_IDP_ALLOW_HTTP_LOOPBACK", "false", "true lets OIDC issuers on 127.0.0.1 use plain HTTP (local development and tests)"),
     ("ROSTER_SCHEMA_DIR", "schema/ next to the executable or in the source tree", "the SQL migrations `roster migrate` applies"),
     ("ROSTER_DATA_DIR", "Roster_Policy.resources next to the executable", "the public/disposable mail domain lists and the public suffix list"),
   ]
@@ -113,6 +129,43 @@ public struct Config: Sendable {
     guard ["true", "false", "1", "0", "yes", "no"].contains(metricsText) else {
       throw ConfigError(variable: "ROSTER_SCIM_METRICS", problem: "expected true or false, got '\(metricsText)'")
     }
+    let webText = value("ROSTER_WEB_LISTEN") ?? "unix:\(runDir)/web.sock"
+    guard let web = ListenAddress.parse(webText) else {
+      throw ConfigError(variable: "ROSTER_WEB_LISTEN", problem: "expected unix:PATH or tcp:IPV4:PORT, got '\(webText)'")
+    }
+    var metricsListen: ListenAddress?
+    if let m = value("ROSTER_METRICS_LISTEN"), m.lowercased() != "off" {
+      guard let parsed = ListenAddress.parse(m) else {
+        throw ConfigError(variable: "ROSTER_METRICS_LISTEN", problem: "expected off, unix:PATH or tcp:HOST:PORT, got '\(m)'")
+      }
+      metricsListen = parsed
+    }
+    let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+    var redirects = [base + "/sso/callback"]
+    if let r = value("ROSTER_SSO_REDIRECT_URIS") {
+      redirects = r.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+      for u in redirects {
+        guard let c = URLComponents(string: u), c.scheme == "https" || c.scheme == "http", c.host != nil, c.fragment == nil else {
+          throw ConfigError(variable: "ROSTER_SSO_REDIRECT_URIS", problem: "'\(u)' is not an absolute http(s) URL without a fragment")
+        }
+      }
+      guard !redirects.isEmpty else { throw ConfigError(variable: "ROSTER_SSO_REDIRECT_URIS", problem: "no redirect URI given") }
+    }
+    var secretKey: [UInt8]?
+    if let k = value("ROSTER_SECRET_KEY") {
+      guard let data = Data(base64Encoded: k), data.count == 32 else {
+        throw ConfigError(variable: "ROSTER_SECRET_KEY", problem: "expected the base64 of 32 random bytes (e.g. `openssl rand -base64 32`)")
+      }
+      secretKey = [UInt8](data)
+    }
+    let caFile = value("ROSTER_IDP_CA_FILE")
+    if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+      throw ConfigError(variable: "ROSTER_IDP_CA_FILE", problem: "cannot read '\(caFile)'")
+    }
+    let loopbackText = value("ROSTER_IDP_ALLOW_HTTP_LOOPBACK")?.lowercased() ?? "false"
+    guard ["true", "false", "1", "0", "yes", "no"].contains(loopbackText) else {
+      throw ConfigError(variable: "ROSTER_IDP_ALLOW_HTTP_LOOPBACK", problem: "expected true or false, got '\(loopbackText)'")
+    }
     return Config(
       databaseURL: value("ROSTER_DATABASE_URL") ?? "dbname=roster",
       runDir: runDir, scimListen: scim, publicURL: publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL,
@@ -120,7 +173,8 @@ public struct Config: Sendable {
       logLevel: level, logFormat: format,
       dbPoolSize: try positive("ROSTER_DB_POOL_SIZE", 8, max: 200),
       maxConnections: try positive("ROSTER_MAX_CONNECTIONS", 256, max: 10_000),
-      scimMetrics: ["true", "1", "yes"].contains(metricsText))
+      scimMetrics: ["true", "1", "yes"].contains(metricsText), webListen: web, redirectURIs: redirects, secretKey: secretKey, idpCAFile: caFile,
+      idpAllowHTTPLoopback: ["true", "1", "yes"].contains(loopbackText), metricsListen: metricsListen)
   }
 
   public func socketPath(_ process: String) -> String { "\(runDir)/\(process).sock" }

@@ -18,6 +18,9 @@ public struct WorkspaceRow: Sendable {
   public var deprovisionMode: String
   public var deprovisionContent: String?
   public var deprovisionTargetMemberId: String?
+  /// The connection's id for its whole life (SP entity id and ACS URL, P1).
+  public var ssoConnectionId: String?
+  public var ssoAllowIdpInitiated: Bool
 
   public var isEnterprise: Bool { plan == "enterprise" }
   /// SSO counts only on the Enterprise plan (D1).
@@ -26,7 +29,8 @@ public struct WorkspaceRow: Sendable {
   /// The break-glass list is read from the members who carry the flag (S9).
   public static let select: SQL = """
     SELECT id, name, plan, owner_member_id, created_at, sso_connection, sso_configured_at, sso_default_role, enforce_sso,
-           domain_capture, sso_tested, deprovision_mode, deprovision_content, deprovision_target_member_id,
+           domain_capture, sso_tested, deprovision_mode, deprovision_content, deprovision_target_member_id, sso_connection_id,
+           sso_allow_idp_initiated,
            ARRAY(SELECT b.id FROM members b WHERE b.workspace_id = workspaces.id AND b.sso_bypass ORDER BY b.id) AS sso_bypass_member_ids
     FROM workspaces
     """
@@ -47,6 +51,8 @@ public struct WorkspaceRow: Sendable {
     deprovisionMode = try r.string("deprovision_mode")
     deprovisionContent = r["deprovision_content"]
     deprovisionTargetMemberId = r["deprovision_target_member_id"]
+    ssoConnectionId = r["sso_connection_id"]
+    ssoAllowIdpInitiated = try r.bool("sso_allow_idp_initiated")
   }
 
   /// How a transaction holds the workspace row. Lock order everywhere: the
@@ -72,23 +78,40 @@ public struct WorkspaceRow: Sendable {
     return try tx.one(q).map(WorkspaceRow.init)
   }
 
-  public var ssoJSON: JSONValue {
-    [
-      "configured": .bool(ssoConfiguredAt != nil), "connection": ssoConnection, "defaultRole": .string(defaultRole),
-      "enforceSso": .bool(enforceSso), "domainCapture": .bool(domainCapture), "tested": .bool(ssoTested),
-      "bypassMemberIds": .array(bypassMemberIds.map { .string($0) }), "configuredAt": .orNull(ssoConfiguredAt),
-      "active": .bool(ssoConfigured),
+  /// The SSO settings, with what the IT admin pastes into the IdP: the SP
+  /// entity id, ACS and metadata URLs (SAML) or the redirect URI (OIDC).
+  public func ssoJSON(publicURL: String) -> JSONValue {
+    var connection = ssoConnection.objectValue ?? [:]
+    let certificates = connection.removeValue(forKey: "certificates") ?? []
+    var o: [String: JSONValue] = [
+      "configured": .bool(ssoConfiguredAt != nil), "connection": ssoConnection.isNull ? .null : .object(connection),
+      "defaultRole": .string(defaultRole), "enforceSso": .bool(enforceSso), "domainCapture": .bool(domainCapture),
+      "tested": .bool(ssoTested), "bypassMemberIds": .array(bypassMemberIds.map { .string($0) }),
+      "configuredAt": .orNull(ssoConfiguredAt), "active": .bool(ssoConfigured), "allowIdpInitiated": .bool(ssoAllowIdpInitiated),
     ]
+    if let id = ssoConnectionId, ssoConfiguredAt != nil {
+      o["connectionId"] = .string(id)
+      switch ssoConnection["protocol"]?.stringValue {
+      case "saml"?:
+        let entity = publicURL + "/sso/saml/" + id
+        o["sp"] = ["entityId": .string(entity), "acsUrl": .string(entity + "/acs"), "metadataUrl": .string(entity + "/metadata")]
+        o["certificates"] = certificates
+      case "oidc"?:
+        o["redirectUri"] = .string(publicURL + "/sso/oidc/callback")
+      default: break
+      }
+    }
+    return .object(o)
   }
 
   public var deprovisioningJSON: JSONValue {
     ["mode": .string(deprovisionMode), "content": .orNull(deprovisionContent), "targetMemberId": .orNull(deprovisionTargetMemberId)]
   }
 
-  public var json: JSONValue {
+  public func json(publicURL: String) -> JSONValue {
     [
       "workspaceId": .string(id), "name": .string(name), "plan": .string(plan), "ownerMemberId": .orNull(ownerMemberId),
-      "createdAt": .orNull(createdAt), "sso": ssoJSON, "deprovisioning": deprovisioningJSON,
+      "createdAt": .orNull(createdAt), "sso": ssoJSON(publicURL: publicURL), "deprovisioning": deprovisioningJSON,
     ]
   }
 }

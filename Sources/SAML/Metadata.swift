@@ -90,10 +90,12 @@ public struct SAMLProfile: Sendable, Equatable {
   public var groups: [String]
 
   static let claims = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
-  static let emailNames = ["email", "mail", "emailaddress", "emailAddress", claims + "emailaddress", "urn:oid:0.9.2342.19200300.100.1.3"]
-  static let givenNames = ["givenName", "firstName", "given_name", claims + "givenname", "urn:oid:2.5.4.42"]
-  static let familyNames = ["familyName", "lastName", "surname", "sn", "family_name", claims + "surname", "urn:oid:2.5.4.4"]
-  static let displayNames = ["displayName", "name", "http://schemas.microsoft.com/identity/claims/displayname", claims + "name"]
+  /// Shibboleth's and pysaml2's names (urn:mace:dir:attribute-def:…).
+  static let mace = "urn:mace:dir:attribute-def:"
+  static let emailNames = ["email", "mail", "emailaddress", "emailAddress", claims + "emailaddress", "urn:oid:0.9.2342.19200300.100.1.3", mace + "mail"]
+  static let givenNames = ["givenName", "firstName", "given_name", claims + "givenname", "urn:oid:2.5.4.42", mace + "givenName"]
+  static let familyNames = ["familyName", "lastName", "surname", "sn", "family_name", claims + "surname", "urn:oid:2.5.4.4", mace + "sn"]
+  static let displayNames = ["displayName", "name", "http://schemas.microsoft.com/identity/claims/displayname", claims + "name", mace + "displayName", "urn:oid:2.16.840.1.113730.3.1.241"]
   static let groupNames = ["groups", "memberOf", "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", "Group", "group"]
 
   public init(_ a: ValidatedAssertion) {

@@ -1,0 +1,241 @@
+import Crypto
+import Foundation
+import JSON
+import JSONRPC
+import OIDC
+import Postgres
+import Provisioning
+import RosterRuntime
+import RosterStore
+import SAML
+import ServiceKit
+import XMLSignature
+import HTTP1
+import Synchronization
+
+/// Roster as SAML 2.0 service provider and OIDC relying party (P1–P10):
+/// `sso.*` methods on provisioning.sock and the browser-facing `/sso/…`
+/// paths on ROSTER_WEB_LISTEN.
+public final class SSOService: Sendable {
+  let ctx: ServiceContext
+  let provisioning: ProvisioningService
+  let idp: IdPClient
+  let jwks: JWKSCache
+  /// Set by the guided setup: where a test sign-in's browser goes back to.
+  package let setupReturn = Mutex<(@Sendable (_ linkId: String, _ traceId: String) -> HTTPResponse)?>(nil)
+
+  /// A pending request lives 10 minutes (P1), a code 5 (P8); an IdP-initiated
+  /// assertion is accepted up to 5 minutes after it was issued (P5).
+  static let requestLifetime: TimeInterval = 600
+  static let codeLifetime: TimeInterval = 300
+  static let idpInitiatedMaxAge: TimeInterval = 300
+
+  public init(host: ProcessHost, provisioning: ProvisioningService) {
+    ctx = ServiceContext(host: host)
+    self.provisioning = provisioning
+    idp = IdPClient(allowHTTPLoopback: host.config.idpAllowHTTPLoopback)
+    jwks = JWKSCache(client: idp)
+  }
+
+  public func install() {
+    XMLLibrary.initialize()
+    ctx.host.metrics.describe("roster_sso_attempts_total", type: "counter", help: "SSO sign-ins by protocol and outcome")
+    ctx.host.dispatcher.register(settingsMethods() + flowMethods())
+    let cleanup = WorkerLoop(name: "sso-cleanup", threads: 1, pollSeconds: 60, channel: nil, config: ctx.host.pgConfig, logger: ctx.logger)
+    cleanup.start(makePass: { [self] in { try self.removeExpired() } }, nextDue: { 60 })
+    ctx.host.onStop("sso cleanup") { cleanup.stop() }
+  }
+
+  var publicURL: String { ctx.config.publicURL }
+  var oidcCallbackURL: String { publicURL + "/sso/oidc/callback" }
+  func spEntityId(_ connectionId: String) -> String { publicURL + "/sso/saml/" + connectionId }
+  func acsURL(_ connectionId: String) -> String { spEntityId(connectionId) + "/acs" }
+
+  /// Drops what can no longer be used: requests, codes, replay records,
+  /// and traces older than 30 days. Returns false (nothing more to do now).
+  func removeExpired() throws -> Bool {
+    try ctx.pool.transaction { tx in
+      try tx.query("DELETE FROM sso_requests WHERE expires_at < now() - interval '1 hour'")
+      try tx.query("DELETE FROM sso_codes WHERE expires_at < now() - interval '1 hour'")
+      try tx.query("DELETE FROM sso_assertions WHERE expires_at < now()")
+      try tx.query("DELETE FROM sso_traces WHERE at < now() - interval '30 days'")
+    }
+    return false
+  }
+
+  // MARK: Traces (P9)
+
+  struct Attempt {
+    var workspaceId: String?
+    var connectionId: String?
+    var protocolName: String?
+    var email: String?
+  }
+
+  /// Records an attempt and returns its trace id (shown to the browser).
+  @discardableResult
+  func trace(_ a: Attempt, outcome: String, reason: String?, detail: String?) -> String {
+    let id = "t-" + Secrets.token(bits: 80)
+    ctx.host.metrics.increment("roster_sso_attempts_total", ["protocol": a.protocolName ?? "unknown", "outcome": outcome])
+    do {
+      try ctx.pool.query(
+        """
+        INSERT INTO sso_traces (trace_id, workspace_id, connection_id, protocol, outcome, reason, detail, email)
+        VALUES (\(id), \(a.workspaceId)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(outcome), \(reason),
+                \(detail.map { String($0.prefix(1000)) }), \(a.email.map { String($0.prefix(320)) }))
+        """)
+    } catch {
+      ctx.logger.warning("sso trace not recorded", ["error": .string(String(describing: error))])
+    }
+    // Never the response, the token, the code or a secret: ids and the reason only.
+    ctx.logger.info(
+      "sso", ["trace": .string(id), "outcome": .string(outcome), "reason": .orNull(reason), "workspace": .orNull(a.workspaceId), "protocol": .orNull(a.protocolName)])
+    return id
+  }
+
+  // MARK: Pending requests
+
+  struct PendingRequest {
+    var id: String
+    var workspaceId: String
+    var connectionId: String
+    var protocolName: String
+    var redirectURI: String
+    var appState: String?
+    var codeChallenge: String?
+    var nonce: String?
+    var pkceVerifier: String?
+    var setupLinkId: String?
+    var expired: Bool
+    var consumed: Bool
+
+    init(_ r: PGRow) throws {
+      id = try r.string("id")
+      workspaceId = try r.string("workspace_id")
+      connectionId = try r.string("connection_id")
+      protocolName = try r.string("protocol")
+      redirectURI = try r.string("redirect_uri")
+      appState = r["app_state"]
+      codeChallenge = r["code_challenge"]
+      nonce = r["nonce"]
+      pkceVerifier = r["pkce_verifier"]
+      setupLinkId = r["setup_link_id"]
+      expired = try r.bool("expired")
+      consumed = r["consumed_at"] != nil
+    }
+  }
+
+  static let requestColumns: SQL = """
+    id, workspace_id, connection_id, protocol, redirect_uri, app_state, code_challenge, nonce, pkce_verifier, setup_link_id,
+    consumed_at, expires_at <= now() AS expired
+    """
+
+  /// Uses a pending request once (atomically, across every copy of the
+  /// process). A refusal still says which workspace the request was for
+  /// (its trace belongs there), in `attempt`.
+  func consumeRequest(
+    _ id: String, connectionId: String? = nil, protocolName: String, attempt: inout Attempt
+  ) throws -> Result<PendingRequest, SSOFailure> {
+    let used = try ctx.pool.query(
+      """
+      UPDATE sso_requests SET consumed_at = now()
+      WHERE id = \(id) AND protocol = \(protocolName) AND consumed_at IS NULL AND expires_at > now()
+      RETURNING
+      """ + " " + Self.requestColumns
+    ).first
+    if let used {
+      let r = try PendingRequest(used)
+      if let connectionId, r.connectionId != connectionId {
+        return .failure(SSOFailure("unknown_request", "The response answers a sign-in started for another connection."))
+      }
+      return .success(r)
+    }
+    guard let row = try ctx.pool.query("SELECT " + Self.requestColumns + " FROM sso_requests WHERE id = \(id) AND protocol = \(protocolName)").first
+    else { return .failure(SSOFailure("unknown_request", "The response answers no sign-in Roster started (or one that was cleaned up).")) }
+    let r = try PendingRequest(row)
+    if attempt.workspaceId == nil || attempt.workspaceId == r.workspaceId {
+      attempt.workspaceId = r.workspaceId
+      attempt.connectionId = r.connectionId
+    }
+    if r.consumed { return .failure(SSOFailure("replayed", "This sign-in was already completed once.")) }
+    return .failure(SSOFailure("request_expired", "The sign-in was started more than 10 minutes ago; start again."))
+  }
+
+  // MARK: Codes (P8)
+
+  /// After a validated response: the decision (P9), then a code for the app
+  /// — or the refusal. Returns where the browser goes.
+  func complete(
+    attempt a: Attempt, workspace w: WorkspaceRow, request: PendingRequest?, initiatedBy: String, profile: JSONValue, email: String, name: String?,
+    groups: [String]
+  ) throws -> WebOutcome {
+    var attempt = a
+    attempt.email = email
+    let decision: JSONValue
+    do {
+      decision = try provisioning.ssoSignIn(workspaceId: w.id, email: email, name: name, groups: groups)
+    } catch let e as RPCError {
+      return fail(attempt, request: request, SSOFailure(e.reason ?? "refused", e.message))
+    }
+    guard decision["allowed"] == true else {
+      let reason = decision["reason"]?.stringValue ?? "refused"
+      return fail(attempt, request: request, SSOFailure(reason, decision["message"]?.stringValue ?? "The sign-in was refused (\(reason))."))
+    }
+    let code = Secrets.urlToken(bits: 256)
+    let traceId = trace(attempt, outcome: "success", reason: nil, detail: nil)
+    let redirect = request?.redirectURI ?? ctx.config.redirectURIs[0]
+    try ctx.pool.transaction { tx in
+      try tx.query(
+        """
+        INSERT INTO sso_codes (code_hash, workspace_id, connection_id, protocol, redirect_uri, code_challenge, initiated_by, profile, decision,
+                               trace_id, expires_at)
+        VALUES (\(SHA256.hex(code)), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(redirect), \(request?.codeChallenge),
+                \(initiatedBy), \(profile)::jsonb, \(decision)::jsonb, \(traceId), now() + make_interval(secs => \(Self.codeLifetime)))
+        """)
+      try AuditLog.record(
+        tx, workspaceId: w.id, actor: .system("sso"), action: "sso.sign_in", targetType: "workspace", targetId: w.id,
+        after: ["email": .string(email), "protocol": .orNull(a.protocolName), "initiatedBy": .string(initiatedBy), "trace": .string(traceId)])
+    }
+    if let setupLink = request?.setupLinkId { return .setupResult(linkId: setupLink, traceId: traceId) }
+    var query: [(String, String)] = [("code", code)]
+    if let state = request?.appState { query.append(("state", state)) }
+    return .redirect(Self.appending(query, to: redirect))
+  }
+
+  /// A refusal: traced, then the P8 error redirect when the flow's redirect
+  /// URI is known, else a page with the trace id.
+  func fail(_ a: Attempt, request: PendingRequest?, _ f: SSOFailure) -> WebOutcome {
+    let traceId = trace(a, outcome: "refused", reason: f.reason, detail: f.detail)
+    if let setupLink = request?.setupLinkId { return .setupResult(linkId: setupLink, traceId: traceId) }
+    guard let request else { return .refused(status: f.status, reason: f.reason, traceId: traceId) }
+    var query = [("error", "access_denied"), ("error_description", "Sign-in refused (\(f.reason)); trace \(traceId).")]
+    if let state = request.appState { query.append(("state", state)) }
+    return .redirect(Self.appending(query, to: request.redirectURI))
+  }
+
+  static func appending(_ query: [(String, String)], to url: String) -> String {
+    let q = query.map { URLText.component($0.0) + "=" + URLText.component($0.1) }.joined(separator: "&")
+    return url + (url.contains("?") ? "&" : "?") + q
+  }
+}
+
+/// A refusal inside a flow: the trace reason, the admin's detail, the HTTP
+/// status when there is no redirect to send the browser to.
+struct SSOFailure: Error {
+  let reason: String
+  let detail: String
+  let status: Int
+  init(_ reason: String, _ detail: String, status: Int = 400) {
+    self.reason = reason
+    self.detail = detail
+    self.status = status
+  }
+}
+
+/// Where a browser-facing request ends.
+enum WebOutcome {
+  case redirect(String)
+  case refused(status: Int, reason: String, traceId: String)
+  /// A test sign-in from the guided setup: back to its page.
+  case setupResult(linkId: String, traceId: String)
+}
