@@ -72,6 +72,7 @@ let package = Package(
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
+    .testTarget(name: "SSOTests", dependencies: ["SSO", "JSON", "RosterTestSupport"]),
     .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "SAMLTests", dependencies: ["SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),

@@ -45,8 +45,8 @@ extension SSOService {
     var attempt = Attempt(workspaceId: nil, connectionId: nil, protocolName: "oidc", email: nil)
     let q = r.query
     func param(_ n: String) -> String? { q.first { $0.0 == n }?.1 }
-    guard let state = param("state"), !state.isEmpty, state.utf8.count <= 200 else {
-      return fail(attempt, request: nil, SSOFailure("malformed_request", "The callback has no state."))
+    guard let state = param("state"), SSOService.isToken(state) else {
+      return fail(attempt, request: nil, SSOFailure("malformed_request", "The callback has no state Roster could have issued."))
     }
     let request: PendingRequest
     switch try consumeRequest(state, protocolName: "oidc", attempt: &attempt) {

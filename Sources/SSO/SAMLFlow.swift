@@ -48,7 +48,7 @@ extension SSOService {
     // The flow's pending request, if RelayState names one: where a refusal
     // can be sent (P8). It is consumed only through InResponseTo below.
     let pending = try relayState.flatMap { rs -> PendingRequest? in
-      guard rs.utf8.count <= 100 else { return nil }
+      guard SSOService.isToken(rs) else { return nil }
       return try ctx.pool.query("SELECT " + Self.requestColumns + " FROM sso_requests WHERE id = \(rs) AND protocol = 'saml' AND consumed_at IS NULL")
         .first.map(PendingRequest.init).flatMap { $0.connectionId == connectionId ? $0 : nil }
     }

@@ -9,6 +9,9 @@ extension SSOService {
     web.add(prefix: "/sso/") { [self] r in
       do {
         return try route(r)
+      } catch let e as PGError where e.isBadText {
+        let id = trace(Attempt(), outcome: "refused", reason: "malformed_request", detail: "a value contains a NUL character")
+        return WebPage.error(status: 400, title: "Sign-in refused", message: "The request contains characters that are not allowed.", traceId: id)
       } catch let e as PGError where e.isConnectionFailure {
         return WebPage.error(status: 503, title: "Try again shortly", message: "Sign-in is unavailable for a moment.", traceId: WebPage.traceId())
       } catch {

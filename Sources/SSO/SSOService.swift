@@ -81,8 +81,8 @@ public final class SSOService: Sendable {
       try ctx.pool.query(
         """
         INSERT INTO sso_traces (trace_id, workspace_id, connection_id, protocol, outcome, reason, detail, email)
-        VALUES (\(id), \(a.workspaceId)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(outcome), \(reason),
-                \(detail.map { String($0.prefix(1000)) }), \(a.email.map { String($0.prefix(320)) }))
+        VALUES (\(id), \(a.workspaceId)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(outcome), \(reason.map(Self.printable)),
+                \(detail.map { Self.printable(String($0.prefix(1000))) }), \(a.email.map { Self.printable(String($0.prefix(320))) }))
         """)
     } catch {
       ctx.logger.warning("sso trace not recorded", ["error": .string(String(describing: error))])
@@ -190,7 +190,7 @@ public final class SSOService: Sendable {
         INSERT INTO sso_codes (code_hash, workspace_id, connection_id, protocol, redirect_uri, code_challenge, initiated_by, profile, decision,
                                trace_id, expires_at)
         VALUES (\(SHA256.hex(code)), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(redirect), \(request?.codeChallenge),
-                \(initiatedBy), \(profile)::jsonb, \(decision)::jsonb, \(traceId), now() + make_interval(secs => \(Self.codeLifetime)))
+                \(initiatedBy), \(Self.printable(profile))::jsonb, \(decision)::jsonb, \(traceId), now() + make_interval(secs => \(Self.codeLifetime)))
         """)
       try AuditLog.record(
         tx, workspaceId: w.id, actor: .system("sso"), action: "sso.sign_in", targetType: "workspace", targetId: w.id,
@@ -211,6 +211,35 @@ public final class SSOService: Sendable {
     var query = [("error", "access_denied"), ("error_description", "Sign-in refused (\(f.reason)); trace \(traceId).")]
     if let state = request.appState { query.append(("state", state)) }
     return .redirect(Self.appending(query, to: request.redirectURI))
+  }
+
+  /// Whether a value could be one of Roster's own request ids (RelayState,
+  /// OIDC state): at most 100 characters of [A-Za-z0-9_-]. Anything else is
+  /// refused before it reaches the database.
+  static func isToken(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.count <= 100
+      && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
+  }
+
+  /// Text from an IdP as the database can hold it (no NUL, no other C0 controls).
+  static func printable(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else { return s }
+    var out = ""
+    out.unicodeScalars.append(contentsOf: s.unicodeScalars.filter { $0.value >= 0x20 || $0 == "\t" })
+    return out
+  }
+
+  /// A profile's strings made storable (jsonb refuses U+0000).
+  static func printable(_ v: JSONValue) -> JSONValue {
+    switch v {
+    case .string(let s): return .string(printable(s))
+    case .array(let a): return .array(a.map { printable($0) })
+    case .object(let o):
+      var out: [String: JSONValue] = [:]
+      for (k, x) in o { out[printable(k)] = printable(x) }
+      return .object(out)
+    default: return v
+    }
   }
 
   static func appending(_ query: [(String, String)], to url: String) -> String {

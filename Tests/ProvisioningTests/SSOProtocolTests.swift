@@ -97,6 +97,28 @@ import Testing
     #expect(try traces().first?["outcome"] == "success")
   }
 
+  /// The app's web server proxies /sso/ to Roster with the snippet shipped
+  /// in deploy/nginx: metadata, the ACS post and the redirects all pass.
+  @Test func p1SignInBehindNginxWithTheShippedSnippet() throws {
+    let idp = try TestSAMLIdP()
+    let nginx = try TestNginx(snippet: "roster-web.conf", socketPaths: ["/run/roster/web.sock": f.process.runDir + "/web.sock"])
+    var viaNginx = browser
+    viaNginx.proxy = ("127.0.0.1", nginx.port)
+    let s = try f.rpc.call(
+      "sso.configure", ["workspaceId": .string(w.id), "connection": ["protocol": "saml", "metadataXml": .string(try idp.metadata())], "actor": f.admin(w)])
+    let metadata = try viaNginx.request("GET", s["sp"]!["metadataUrl"]!.stringValue!)
+    #expect(metadata.status == 200)
+    #expect(metadata.header("Content-Type")?.hasPrefix("application/samlmetadata+xml") == true)
+    try idp.addSP(metadata: metadata.body)
+    let pkce = PKCEPair()
+    let walk = try viaNginx.walk(try authorize(pkce)["url"]!.stringValue!)
+    let code = try #require(walk.query["code"])
+    #expect(try f.rpc.call("sso.token", ["code": .string(code), "codeVerifier": .string(pkce.verifier), "redirectUri": .string(Self.app)])["decision"]?["allowed"] == true)
+    let refused = try viaNginx.request("POST", s["sp"]!["acsUrl"]!.stringValue!, form: [("SAMLResponse", "AAAA")])
+    #expect(refused.status == 400, "Roster's own error page passes through")
+    #expect(String(decoding: refused.body, as: UTF8.self).contains("t-"))
+  }
+
   @Test func p8CodesAreBoundToRedirectURIAndPKCE() throws {
     let idp = try TestSAMLIdP()
     try connectSAML(idp)
@@ -321,6 +343,27 @@ import Testing
     let detail = try traces().first?["detail"] ?? .null
     #expect(walk.query["error_description"]?.contains(reason) == true, "\(mode): \(walk.query["error_description"] ?? "") \(detail)")
     #expect(try traces().first?["reason"]?.stringValue == reason)
+  }
+
+  /// Entra's multi-tenant issuer: discovery names "…/{tenantid}/v2.0" and
+  /// each token carries its tenant's own issuer and `tid`.
+  @Test func p7EntraTenantIssuerTemplate() throws {
+    let op = try TestOIDCProvider()
+    let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    try op.control(["client": ["id": "roster-client", "secret": .null], "mode": "ok", "tenant": .string(tid)])
+    let s = try f.rpc.call(
+      "sso.configure",
+      ["workspaceId": .string(w.id), "connection": ["protocol": "oidc", "issuer": .string(op.issuer + "/common/v2.0"), "clientId": "roster-client"], "actor": f.admin(w)])
+    #expect(s["connection"]?["discovery"]?["issuer"] == .string(op.issuer + "/{tenantid}/v2.0"))
+    let pkce = PKCEPair()
+    let code = try #require(try browser.walk(try authorize(pkce)["url"]!.stringValue!).query["code"])
+    let token = try f.rpc.call("sso.token", ["code": .string(code), "codeVerifier": .string(pkce.verifier), "redirectUri": .string(Self.app)])
+    #expect(token["profile"]?["attributes"]?["tid"] == .string(tid))
+    // A token whose tid is not a tenant id cannot fill the template.
+    try op.control(["tenant": "not-a-guid"])
+    let refused = try browser.walk(try authorize(PKCEPair())["url"]!.stringValue!)
+    #expect(refused.query["error"] == "access_denied")
+    #expect(try traces().first?["reason"] == "issuer_mismatch")
   }
 
   @Test func p7ACallbackReplayAndAForgedStateAreRefused() throws {

@@ -78,11 +78,14 @@ public struct TestBrowser {
   public let webSocket: String
   /// Where the app receives codes: the walk stops there.
   public let appRedirectPrefix: String
+  /// When set, ROSTER_PUBLIC_URL is reached through this proxy (nginx) instead of the socket.
+  public var proxy: (host: String, port: UInt16)?
 
-  public init(publicURL: String, webSocket: String, appRedirectPrefix: String) {
+  public init(publicURL: String, webSocket: String, appRedirectPrefix: String, proxy: (host: String, port: UInt16)? = nil) {
     self.publicURL = publicURL
     self.webSocket = webSocket
     self.appRedirectPrefix = appRedirectPrefix
+    self.proxy = proxy
   }
 
   public struct Step {
@@ -109,7 +112,9 @@ public struct TestBrowser {
     let body = Array(form.map { Self.enc($0.0) + "=" + Self.enc($0.1) }.joined(separator: "&").utf8)
     let headers = method == "POST" ? [("Content-Type", "application/x-www-form-urlencoded")] : []
     if url.hasPrefix(publicURL) {
-      return try TestHTTP(socket: webSocket).raw(method, String(url.dropFirst(publicURL.count)), headers: headers, body: body)
+      let path = String(url.dropFirst(publicURL.count))
+      if let proxy { return try TestHTTP(host: proxy.host, port: proxy.port).raw(method, path, headers: headers, body: body) }
+      return try TestHTTP(socket: webSocket).raw(method, path, headers: headers, body: body)
     }
     guard let c = URLComponents(string: url), let host = c.host, let port = c.port else { throw TestError("the browser cannot reach \(url)") }
     var target = c.percentEncodedPath.isEmpty ? "/" : c.percentEncodedPath
@@ -147,7 +152,7 @@ public struct TestBrowser {
     throw TestError("too many redirects from \(start)")
   }
 
-  static func enc(_ s: String) -> String {
+  public static func enc(_ s: String) -> String {
     s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? s
   }
 
@@ -175,4 +180,49 @@ public struct TestBrowser {
     s.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#x27;", with: "'").replacingOccurrences(of: "&#39;", with: "'")
       .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
   }
+}
+
+/// A real nginx on loopback in front of Roster, configured with one of the
+/// snippets shipped in deploy/nginx (socket paths pointed at the test's).
+public final class TestNginx: @unchecked Sendable {
+  public let port: UInt16
+  let process: Spawned
+
+  public init(snippet: String, socketPaths: [String: String]) throws {
+    guard let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+      throw TestError("nginx is not installed (deploy/test.sh installs nginx-light)")
+    }
+    let dir = try TestFiles.makeTempDirectory(prefix: "roster-nginx")
+    port = freeLoopbackPort()
+    var locations = try String(contentsOfFile: TestFiles.repositoryRoot + "/deploy/nginx/" + snippet, encoding: .utf8)
+    for (from, to) in socketPaths { locations = locations.replacingOccurrences(of: from, with: to) }
+    let conf = """
+      daemon off;
+      \(getuid() == 0 ? "user root;" : "")
+      worker_processes 1;
+      pid \(dir)/nginx.pid;
+      error_log \(dir)/error.log;
+      events { worker_connections 64; }
+      http {
+        access_log off;
+        client_body_temp_path \(dir)/body;
+        proxy_temp_path \(dir)/proxy;
+        fastcgi_temp_path \(dir)/fastcgi;
+        uwsgi_temp_path \(dir)/uwsgi;
+        scgi_temp_path \(dir)/scgi;
+        server {
+          listen 127.0.0.1:\(port);
+          \(locations)
+        }
+      }
+      """
+    try conf.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
+    process = try TestProcess.start([nginx, "-c", dir + "/nginx.conf", "-p", dir], output: dir + "/stdout.log")
+    guard TestProcess.waitUntil(timeout: 10, { (try? TestHTTP(host: "127.0.0.1", port: self.port)) != nil }) else {
+      process.stop()
+      throw TestError("nginx did not start: \((try? String(contentsOfFile: dir + "/error.log", encoding: .utf8)) ?? "")")
+    }
+  }
+
+  deinit { process.stop() }
 }

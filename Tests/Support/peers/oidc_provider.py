@@ -38,6 +38,9 @@ state = {
     "mode": "ok",
     "signing": "RS256",
     "codes": {},
+    # Entra's multi-tenant shape: discovery at /common/v2.0 names the issuer
+    # "…/{tenantid}/v2.0"; tokens carry the tenant's own issuer and tid.
+    "tenant": None,
     "token_calls": 0,
 }
 
@@ -51,6 +54,9 @@ def id_token(code_info):
     now = int(time.time())
     claims = dict(state["user"])
     claims.update({"iss": ISSUER, "aud": state["client"]["id"], "iat": now, "exp": now + 300, "nonce": code_info["nonce"]})
+    if state["tenant"]:
+        claims["iss"] = ISSUER + "/" + state["tenant"] + "/v2.0"
+        claims["tid"] = state["tenant"]
     if mode == "wrong_iss":
         claims["iss"] = ISSUER + "/evil"
     elif mode == "wrong_aud":
@@ -101,9 +107,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urllib.parse.urlparse(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
-        if url.path == "/.well-known/openid-configuration":
+        if url.path in ("/.well-known/openid-configuration", "/common/v2.0/.well-known/openid-configuration"):
+            entra = url.path.startswith("/common")
             return self.send(200, {
-                "issuer": ISSUER, "authorization_endpoint": ISSUER + "/authorize", "token_endpoint": ISSUER + "/token",
+                "issuer": ISSUER + "/{tenantid}/v2.0" if entra else ISSUER, "authorization_endpoint": ISSUER + "/authorize", "token_endpoint": ISSUER + "/token",
                 "jwks_uri": ISSUER + "/jwks", "response_types_supported": ["code"], "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256"], "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -118,7 +125,8 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 state["codes"][code] = {"redirect_uri": q["redirect_uri"], "nonce": q.get("nonce"), "challenge": q.get("code_challenge"),
                                         "used": False}
-            target = q["redirect_uri"] + "?" + urllib.parse.urlencode({"code": code, "state": q.get("state", ""), "iss": ISSUER})
+            iss = ISSUER + "/" + state["tenant"] + "/v2.0" if state["tenant"] else ISSUER
+            target = q["redirect_uri"] + "?" + urllib.parse.urlencode({"code": code, "state": q.get("state", ""), "iss": iss})
             self.send_response(302)
             self.send_header("Location", target)
             self.send_header("Content-Length", "0")
@@ -131,7 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/control":
             change = json.loads(body)
             with lock:
-                for k in ("user", "client", "mode", "signing"):
+                for k in ("user", "client", "mode", "signing", "tenant"):
                     if k in change:
                         state[k] = change[k]
             return self.send(200, {"ok": True})
