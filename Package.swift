@@ -62,7 +62,7 @@ let package = Package(
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
 
-    .executableTarget(name: "RosterBench", dependencies: ["JSON", "Sockets", "RosterRuntime", "Postgres"]),
+    .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),

@@ -2,7 +2,7 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -18,7 +18,7 @@ if [ "$(psql_ -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'roster_
   psql_ -d postgres -c "CREATE DATABASE roster_bench" >/dev/null
 fi
 export ROSTER_DATABASE_URL="host=$PGSOCK port=5432 user=postgres dbname=roster_bench"
-export ROSTER_RUN_DIR="$RUN" ROSTER_SCHEMA_DIR="$PWD/schema" ROSTER_SCIM_LISTEN="unix:$RUN/scim.sock"
+export ROSTER_RUN_DIR="$RUN" ROSTER_SCHEMA_DIR="$PWD/schema" ROSTER_SCIM_LISTEN="unix:$RUN/scim.sock" ROSTER_WEB_LISTEN="unix:$RUN/web.sock"
 "$BIN/roster" migrate >/dev/null
 
 pids=()
@@ -74,4 +74,17 @@ if [ "$suite" = outbox ] || [ "$suite" = all ]; then
   start notifications
   echo; echo "## Email outbox to a local SMTP sink (aiosmtpd)"
   "$BIN/roster-bench" outbox "$ROSTER_DATABASE_URL" "$RUN/notifications.sock" 2000
+fi
+if [ "$suite" = sso ] || [ "$suite" = all ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
+  fi
+  # The comparison library that is not a test peer (needs libxmlsec1-dev to build its binding).
+  if ! .venv/bin/python -c 'import onelogin.saml2' 2>/dev/null; then
+    need=(); dpkg -s libxmlsec1-dev >/dev/null 2>&1 || need+=(libxmlsec1-dev); command -v xmlsec1 >/dev/null || need+=(xmlsec1)
+    if [ "${#need[@]}" -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; fi
+    .venv/bin/pip install -q python3-saml==1.16.0 || echo "(python3-saml could not be installed; its row will say so)" >&2
+  fi
+  echo; echo "## SSO: the SAML ACS and sso.token, and the Python libraries on the same responses ($seconds s per row)"
+  "$BIN/roster-bench" sso "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/web.sock" "$PWD/.venv/bin/python" "$PWD" "$seconds"
 fi

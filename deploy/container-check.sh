@@ -103,6 +103,11 @@ reply="$(printf 'POST /scim/v2/Users HTTP/1.1\r\nHost: roster\r\nAuthorization: 
 case "$reply" in "HTTP/1.1 201"*) ;; *) fail "SCIM create: $reply" ;; esac
 uid="$(echo "$reply" | tail -1 | sed -E 's/.*"id":"([^"]+)".*/\1/')"
 
+log "smoke: the browser-facing listener (web.sock) answers /sso/ with its own page"
+[ -S "$ROSTER_RUN_DIR/web.sock" ] || fail "provisioning did not bind web.sock"
+page="$(printf 'GET /sso/nowhere HTTP/1.1\r\nHost: roster\r\nConnection: close\r\n\r\n' | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/web.sock")"
+case "$page" in "HTTP/1.1 404"*"X-Frame-Options: DENY"*) ;; *) fail "web.sock: $page" ;; esac
+
 log "smoke: one deprovisioning"
 job="$(call deprovisioning deprovision.member "{\"workspaceId\":\"$wid\",\"memberId\":\"$uid\",\"actor\":{\"memberId\":\"$owner\"}}")"
 jid="$(echo "$job" | sed -E 's/.*"jobId":"([^"]+)".*/\1/')"

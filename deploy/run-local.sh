@@ -51,6 +51,9 @@ esac
 need=()
 [ -n "$(pgbin initdb)" ] || need+=(postgresql)
 [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+[ -f /usr/include/libxml2/libxml/c14n.h ] || need+=(libxml2-dev)
+[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${#need[@]}" -gt 0 ]; then

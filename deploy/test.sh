@@ -17,6 +17,14 @@ have_pg_server() {
 need=()
 have_pg_server || need+=(postgresql)
 [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+# SSO: libxml2 (XML, C14N), libcrypto (signatures, X.509, AES-GCM), zlib (DEFLATE).
+[ -f /usr/include/libxml2/libxml/c14n.h ] || need+=(libxml2-dev)
+[ -f /usr/include/openssl/evp.h ] || need+=(libssl-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+# The container recipe links FoundationNetworking statically (needs libcurl's .so link).
+[ -e /usr/lib/x86_64-linux-gnu/libcurl.so ] || [ -e /usr/lib/aarch64-linux-gnu/libcurl.so ] || need+=(libcurl4-openssl-dev)
+# The real SAML IdP of the tests (pysaml2) signs with the xmlsec1 tool.
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)

@@ -76,7 +76,10 @@ public enum Base64 {
     var i = 0
     while i + 3 <= bytes.count {
       let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-      out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+      out.append(alphabet[Int(n >> 18 & 63)])
+      out.append(alphabet[Int(n >> 12 & 63)])
+      out.append(alphabet[Int(n >> 6 & 63)])
+      out.append(alphabet[Int(n & 63)])
       i += 3
     }
     switch bytes.count - i {
@@ -121,7 +124,9 @@ public enum Base64 {
     var i = 0
     while i + 4 <= values.count {
       let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
-      out += [UInt8(n >> 16 & 255), UInt8(n >> 8 & 255), UInt8(n & 255)]
+      out.append(UInt8(n >> 16 & 255))
+      out.append(UInt8(n >> 8 & 255))
+      out.append(UInt8(n & 255))
       i += 4
     }
     switch values.count - i {

@@ -45,6 +45,15 @@ public struct HTTPRequest: Sendable {
     }
   }
 
+  static func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: return c - 0x30
+    case 0x41...0x46: return c - 0x41 + 10
+    case 0x61...0x66: return c - 0x61 + 10
+    default: return nil
+    }
+  }
+
   public static func percentDecode(_ s: String, plusIsSpace: Bool) -> String? {
     var out: [UInt8] = []
     let bytes = Array(s.utf8)
@@ -52,8 +61,8 @@ public struct HTTPRequest: Sendable {
     while i < bytes.count {
       let b = bytes[i]
       if b == UInt8(ascii: "%") {
-        guard i + 2 < bytes.count, let h = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) else { return nil }
-        out.append(h)
+        guard i + 2 < bytes.count, let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2]) else { return nil }
+        out.append(hi << 4 | lo)
         i += 3
       } else if b == UInt8(ascii: "+") && plusIsSpace {
         out.append(0x20)

@@ -42,6 +42,7 @@ extension ProvisioningService {
           try tx.query("UPDATE workspaces SET plan = \(plan) WHERE id = \(wid)::uuid")
           // SCIM processes cache which plan a directory's workspace is on.
           try tx.query("SELECT pg_notify('roster_directories', \(wid))")
+          try tx.query("SELECT pg_notify('roster_sso', \(wid))")  // SSO counts only on Enterprise (D1)
           try AuditLog.record(
             tx, workspaceId: wid, actor: actor, action: "workspace.set_plan", targetType: "workspace", targetId: wid,
             before: ["plan": .string(before.plan)], after: ["plan": .string(plan)])

@@ -12,6 +12,7 @@ enum BenchCLI {
       roster-bench scim-patch CONNINFO RPC_SOCKET SCIM_SOCKET [MEMBERS]
       roster-bench deprov CONNINFO PROV_SOCKET DEPROV_SOCKET SCIM_SOCKET [ITEMS] [SAMPLES]
       roster-bench outbox CONNINFO NOTIFICATIONS_SOCKET [COUNT]
+      roster-bench sso CONNINFO PROV_SOCKET WEB_SOCKET PYTHON REPO_DIR [SECONDS]
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -40,6 +41,9 @@ enum BenchCLI {
           samples: Int(args.count > 6 ? args[6] : "200") ?? 200)
       case "outbox" where args.count >= 3:
         try JobBench.outbox(conninfo: args[1], notifications: args[2], count: Int(args.count > 3 ? args[3] : "2000") ?? 2000)
+      case "sso" where args.count >= 6:
+        try SSOBench.run(
+          conninfo: args[1], provisioning: args[2], web: args[3], python: args[4], repo: args[5], seconds: Double(args.count > 6 ? args[6] : "5") ?? 5)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

@@ -28,10 +28,14 @@ final class BenchHTTP: @unchecked Sendable {
     auth = "Bearer \(token)"
   }
 
-  func request(_ method: String, _ target: String, body: [UInt8] = []) throws -> (Int, [UInt8]) {
+  /// The last response's Location header.
+  var location: String?
+
+  func request(_ method: String, _ target: String, body: [UInt8] = [], contentType: String = "application/scim+json") throws -> (Int, [UInt8]) {
     if mustReconnect { client = try connect() }
     var head = "\(method) \(target) HTTP/1.1\r\nHost: bench\r\nAuthorization: \(auth)\r\n"
-    if !body.isEmpty { head += "Content-Type: application/scim+json\r\nContent-Length: \(body.count)\r\n" }
+    if !body.isEmpty { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+    location = nil
     head += "\r\n"
     try client.send(Array(head.utf8) + body)
     guard let status = try client.readLine() else { throw BenchError("closed") }
@@ -44,6 +48,7 @@ final class BenchHTTP: @unchecked Sendable {
       if l.isEmpty { break }
       if l.lowercased().hasPrefix("content-length:") { length = Int(l.dropFirst(15).trimmingCharacters(in: .whitespaces)) }
       if l.lowercased() == "connection: close" { mustReconnect = true }
+      if l.lowercased().hasPrefix("location:") { location = l.dropFirst(9).trimmingCharacters(in: .whitespaces) }
     }
     var out: [UInt8] = []
     if code == 204 || code == 304 {

@@ -8,14 +8,19 @@ import SAML
 
 extension SSOService {
   /// The connection behind an id in a path, when it is a SAML one.
-  func samlConnection(_ connectionId: String) throws -> (WorkspaceRow, StoredConnection.SAMLSettings)? {
-    guard UUID(uuidString: connectionId) != nil else { return nil }
-    return try ctx.pool.transaction { tx -> (WorkspaceRow, StoredConnection.SAMLSettings)? in
-      guard let row = try tx.one(WorkspaceRow.select + " WHERE sso_connection_id = \(connectionId.lowercased())::uuid"),
-        let w = try? WorkspaceRow(row), case .saml(let s)? = StoredConnection(w.ssoConnection)
-      else { return nil }
+  func samlConnection(_ rawId: String) throws -> (WorkspaceRow, StoredConnection.SAMLSettings)? {
+    guard UUID(uuidString: rawId) != nil else { return nil }
+    let id = rawId.lowercased()
+    if let (w, c) = connections.lookup(id) {
+      guard case .saml(let s) = c else { return nil }
       return (w, s)
     }
+    guard let row = try ctx.pool.query(WorkspaceRow.select + " WHERE sso_connection_id = \(id)::uuid").first, let w = try? WorkspaceRow(row),
+      let c = StoredConnection(w.ssoConnection)
+    else { return nil }
+    connections.store(id, workspace: w, connection: c)
+    guard case .saml(let s) = c else { return nil }
+    return (w, s)
   }
 
   /// GET /sso/saml/{connectionId}/metadata (P1).
@@ -72,15 +77,8 @@ extension SSOService {
     }
     let profile = SAMLProfile(assertion)
     attempt.email = profile.email
-    // P4 (replay) and the pending request (P3 InResponseTo, once) or the
-    // IdP-initiated policy (P5).
-    let inserted = try ctx.pool.query(
-      """
-      INSERT INTO sso_assertions (connection_id, assertion_id, expires_at) VALUES (\(connectionId)::uuid, \(assertion.assertionId), \(assertion.validUntil))
-      ON CONFLICT DO NOTHING RETURNING 1 AS ok
-      """
-    ).first
-    guard inserted != nil else { return try refuse(SSOFailure("replayed", "This assertion was already used; each is accepted once.")) }
+    // The pending request (P3 InResponseTo, once) or the IdP-initiated
+    // policy (P5); replay (P4) is checked when the code is written.
     var request: PendingRequest?
     let initiatedBy: String
     if let inResponseTo = assertion.inResponseTo {
@@ -112,6 +110,7 @@ extension SSOService {
     ]
     return try complete(
       attempt: attempt, workspace: w, request: request, initiatedBy: initiatedBy, profile: profileJSON, email: email, name: profile.name,
-      groups: profile.groups)
+      groups: profile.groups,
+      replay: ReplayRecord(connectionId: connectionId, assertionId: assertion.assertionId, validUntil: assertion.validUntil))
   }
 }

@@ -21,6 +21,7 @@ public final class SSOService: Sendable {
   let provisioning: ProvisioningService
   let idp: IdPClient
   let jwks: JWKSCache
+  let connections: ConnectionCache
   /// Set by the guided setup: where a test sign-in's browser goes back to.
   package let setupReturn = Mutex<(@Sendable (_ linkId: String, _ traceId: String) -> HTTPResponse)?>(nil)
 
@@ -35,15 +36,37 @@ public final class SSOService: Sendable {
     self.provisioning = provisioning
     idp = IdPClient(allowHTTPLoopback: host.config.idpAllowHTTPLoopback)
     jwks = JWKSCache(client: idp)
+    connections = ConnectionCache(config: host.pgConfig)
   }
 
   public func install() {
     XMLLibrary.initialize()
+    checkExtraCAs()
     ctx.host.metrics.describe("roster_sso_attempts_total", type: "counter", help: "SSO sign-ins by protocol and outcome")
     ctx.host.dispatcher.register(settingsMethods() + flowMethods())
     let cleanup = WorkerLoop(name: "sso-cleanup", threads: 1, pollSeconds: 60, channel: nil, config: ctx.host.pgConfig, logger: ctx.logger)
     cleanup.start(makePass: { [self] in { try self.removeExpired() } }, nextDue: { 60 })
     ctx.host.onStop("sso cleanup") { cleanup.stop() }
+    connections.start()
+    ctx.host.onStop("sso connection cache") { [connections] in connections.stop() }
+  }
+
+  /// ROSTER_IDP_CA_FILE: FoundationNetworking on Linux (libcurl) trusts
+  /// only the system store, so the extra CAs must be in it; say so at start
+  /// when some are not, rather than failing on the first sign-in.
+  func checkExtraCAs() {
+    guard let file = ctx.config.idpCAFile, let text = try? String(contentsOfFile: file, encoding: .utf8) else { return }
+    let wanted = (try? Certificate.parsePEM(text)) ?? []
+    let systemText = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
+    let system = Set(((try? Certificate.parsePEM(systemText)) ?? []).map(\.sha256Fingerprint))
+    let missing = wanted.filter { !system.contains($0.sha256Fingerprint) }
+    if wanted.isEmpty {
+      ctx.logger.warning("ROSTER_IDP_CA_FILE holds no PEM certificate", ["file": .string(file)])
+    } else if !missing.isEmpty {
+      ctx.logger.warning(
+        "ROSTER_IDP_CA_FILE: certificates not in the system trust store; HTTPS to IdPs trusts only that store — add them (update-ca-certificates)",
+        ["file": .string(file), "missing": .int(Int64(missing.count)), "subjects": .array(missing.map { .string($0.subject) })])
+    }
   }
 
   var publicURL: String { ctx.config.publicURL }
@@ -165,9 +188,17 @@ public final class SSOService: Sendable {
 
   /// After a validated response: the decision (P9), then a code for the app
   /// — or the refusal. Returns where the browser goes.
+  /// A SAML assertion's replay record (P4), written with the code: an
+  /// assertion ID already there refuses the sign-in and writes nothing.
+  struct ReplayRecord {
+    let connectionId: String
+    let assertionId: String
+    let validUntil: Date
+  }
+
   func complete(
     attempt a: Attempt, workspace w: WorkspaceRow, request: PendingRequest?, initiatedBy: String, profile: JSONValue, email: String, name: String?,
-    groups: [String]
+    groups: [String], replay: ReplayRecord? = nil
   ) throws -> WebOutcome {
     var attempt = a
     attempt.email = email
@@ -182,20 +213,42 @@ public final class SSOService: Sendable {
       return fail(attempt, request: request, SSOFailure(reason, decision["message"]?.stringValue ?? "The sign-in was refused (\(reason))."))
     }
     let code = Secrets.urlToken(bits: 256)
-    let traceId = trace(attempt, outcome: "success", reason: nil, detail: nil)
+    let traceId = "t-" + Secrets.token(bits: 80)
     let redirect = request?.redirectURI ?? ctx.config.redirectURIs[0]
-    try ctx.pool.transaction { tx in
-      try tx.query(
-        """
-        INSERT INTO sso_codes (code_hash, workspace_id, connection_id, protocol, redirect_uri, code_challenge, initiated_by, profile, decision,
-                               trace_id, expires_at)
-        VALUES (\(SHA256.hex(code)), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(redirect), \(request?.codeChallenge),
-                \(initiatedBy), \(Self.printable(profile))::jsonb, \(decision)::jsonb, \(traceId), now() + make_interval(secs => \(Self.codeLifetime)))
-        """)
-      try AuditLog.record(
-        tx, workspaceId: w.id, actor: .system("sso"), action: "sso.sign_in", targetType: "workspace", targetId: w.id,
-        after: ["email": .string(email), "protocol": .orNull(a.protocolName), "initiatedBy": .string(initiatedBy), "trace": .string(traceId)])
+    let audit: JSONValue = ["email": .string(email), "protocol": .orNull(a.protocolName), "initiatedBy": .string(initiatedBy), "trace": .string(traceId)]
+    // The replay record, the code, its audit entry and its trace in one
+    // statement: one round trip, one commit, all or nothing. With a replay
+    // record that is already there, nothing is written.
+    let first: SQL =
+      replay.map {
+        "WITH r AS (INSERT INTO sso_assertions (connection_id, assertion_id, expires_at) VALUES (\($0.connectionId)::uuid, \($0.assertionId), \($0.validUntil)) ON CONFLICT DO NOTHING RETURNING 1 AS ok)"
+      } ?? "WITH r AS (SELECT 1 AS ok)"
+    let written = try ctx.pool.withConnection { conn in
+      try conn.single(
+        first
+          + """
+          , c AS (
+            INSERT INTO sso_codes (code_hash, workspace_id, connection_id, protocol, redirect_uri, code_challenge, initiated_by, profile, decision,
+                                   trace_id, expires_at)
+            SELECT \(SHA256.hex(code)), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), \(redirect), \(request?.codeChallenge),
+                   \(initiatedBy), \(Self.printable(profile))::jsonb, \(decision)::jsonb, \(traceId), now() + make_interval(secs => \(Self.codeLifetime))
+            FROM r
+          ), t AS (
+            INSERT INTO sso_traces (trace_id, workspace_id, connection_id, protocol, outcome, email)
+            SELECT \(traceId), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), 'success', \(Self.printable(String(email.prefix(320))))
+            FROM r
+          ), l AS (
+            INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
+            SELECT \(w.id)::uuid, \(ActorRef.system("sso").json)::jsonb, 'sso.sign_in', 'workspace', \(w.id), \(audit)::jsonb FROM r
+          )
+          SELECT count(*) AS n FROM r
+          """)
     }
+    guard try written.int("n") == 1 else {
+      return fail(attempt, request: request, SSOFailure("replayed", "This assertion was already used; each is accepted once."))
+    }
+    ctx.host.metrics.increment("roster_sso_attempts_total", ["protocol": a.protocolName ?? "unknown", "outcome": "success"])
+    ctx.logger.info("sso", ["trace": .string(traceId), "outcome": "success", "workspace": .string(w.id), "protocol": .orNull(a.protocolName)])
     if let setupLink = request?.setupLinkId { return .setupResult(linkId: setupLink, traceId: traceId) }
     var query: [(String, String)] = [("code", code)]
     if let state = request?.appState { query.append(("state", state)) }

@@ -112,6 +112,7 @@ extension SSOService {
     let existingId = try ctx.pool.query("SELECT sso_connection_id FROM workspaces WHERE id = \(wid)::uuid").first?["sso_connection_id"]
     let connectionId = existingId ?? UUID().uuidString.lowercased()
     let (stored, secret) = try resolve(input, connectionId: connectionId)
+    defer { connections.clear() }  // this process at once; the others through NOTIFY roster_sso
     return try ctx.pool.transaction { tx in
       guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
@@ -148,6 +149,7 @@ extension SSOService {
           """)
       }
       let after = try required(WorkspaceRow.load(tx, wid), "the workspace")
+      try tx.query("SELECT pg_notify('roster_sso', \(wid))")  // every process's connection cache
       try AuditLog.record(
         tx, workspaceId: wid, actor: actor, action: "sso.configure", targetType: "workspace", targetId: wid,
         before: w.ssoJSON(publicURL: publicURL), after: after.ssoJSON(publicURL: publicURL))
@@ -182,6 +184,7 @@ extension SSOService {
         throw RPCError.invalidParam(error.field, error.message, reason: "invalid_connection")
       }
     }
+    defer { connections.clear() }
     return try ctx.pool.transaction { tx in
       guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
@@ -218,6 +221,7 @@ extension SSOService {
         WHERE id = \(wid)::uuid
         """)
       let after = try required(WorkspaceRow.load(tx, wid), "the workspace")
+      try tx.query("SELECT pg_notify('roster_sso', \(wid))")
       try AuditLog.record(
         tx, workspaceId: wid, actor: actor, action: rotation != nil ? "sso.rotate_certificates" : "sso.update", targetType: "workspace", targetId: wid,
         before: w.ssoJSON(publicURL: publicURL), after: after.ssoJSON(publicURL: publicURL))

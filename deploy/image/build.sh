@@ -7,7 +7,8 @@ set -euo pipefail
 src="$(cd "$1" && pwd)"
 out="$2"
 cd "$src"
-swift build -c release --product roster --static-swift-stdlib
+# FoundationNetworking (HTTPS to IdPs) links statically too; it needs libcurl.
+swift build -c release --product roster --static-swift-stdlib -Xlinker -lcurl
 bin="$(swift build -c release --show-bin-path)"
 install -d "$out/usr/local/bin" "$out/usr/local/share/roster"
 install -m 0755 "$bin/roster" "$out/usr/local/bin/roster"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runtime stage of the container image: the user, the socket folder.
 # deploy/Dockerfile runs exactly this (as root, on debian:bookworm-slim after
-# installing libpq5 and ca-certificates); deploy/container-check.sh too.
+# installing libpq5, libxml2, libssl3, zlib1g, libcurl4 and ca-certificates);
+# deploy/container-check.sh too.
 #   image/install.sh [ROOT]      (ROOT defaults to /)
 set -euo pipefail
 root="${1:-/}"

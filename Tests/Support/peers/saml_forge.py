@@ -3,6 +3,7 @@ valid ones, and a corpus of the attacks SAML libraries have fallen to.
 
 Usage: saml_forge.py CONFIG_JSON OUTDIR
        saml_forge.py keys OUTDIR   (writes idp, ec and attacker keys and self-signed certificates)
+       saml_forge.py bench CONFIG_JSON OUTFILE N   (N valid IdP-initiated responses, base64, one per line)
 CONFIG_JSON: {"idpEntityId", "spEntityId", "acsUrl", "email", "inResponseTo" (or null),
               "now" (epoch seconds), "idpKey", "idpCert", "ecKey", "ecCert",
               "attackerKey", "attackerCert"}  (paths to PEM files)
@@ -106,6 +107,12 @@ def read(path):
         return f.read()
 
 
+def load_key(path):
+    """A private key object, parsed once (parsing a PEM RSA key costs ~40 ms)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    return load_pem_private_key(read(path), password=None, unsafe_skip_rsa_key_validation=True)
+
+
 def sign(element, key, cert=None, alg="rsa-sha256", digest="sha256", signer_cls=XMLSigner):
     """Signs `element` (enveloped, exclusive C14N) in place of its placeholder, or appended."""
     if element.find(q("ds:Signature")) is None:
@@ -173,12 +180,20 @@ def main():
     if sys.argv[1] == "keys":
         make_keys(sys.argv[2])
         return
+    if sys.argv[1] == "bench":
+        cfg = json.load(open(sys.argv[2]))
+        keys = {"key": load_key(cfg["idpKey"]), "cert": read(cfg["idpCert"])}
+        with open(sys.argv[3], "w") as f:
+            for _ in range(int(sys.argv[4])):
+                f.write(__import__("base64").b64encode(xml_bytes(signed_assertion_response(cfg, keys, in_response_to=None))).decode() + "\n")
+        print("ready")
+        return
     cfg = json.load(open(sys.argv[1]))
     out = sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    keys = {"key": read(cfg["idpKey"]), "cert": read(cfg["idpCert"])}
-    ec = {"key": read(cfg["ecKey"]), "cert": read(cfg["ecCert"])}
-    attacker = {"key": read(cfg["attackerKey"]), "cert": read(cfg["attackerCert"])}
+    keys = {"key": load_key(cfg["idpKey"]), "cert": read(cfg["idpCert"])}
+    ec = {"key": load_key(cfg["ecKey"]), "cert": read(cfg["ecCert"])}
+    attacker = {"key": load_key(cfg["attackerKey"]), "cert": read(cfg["attackerCert"])}
     now = cfg["now"]
     cases = []
 
