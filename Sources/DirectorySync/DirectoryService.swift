@@ -106,6 +106,17 @@ public final class DirectoryService: Sendable {
         ], result: "Group"
       ) { p, c in try self.mapRole(p, c) },
       MethodSpec(
+        "group.mapRoles", summary: "Several group.mapRole changes at once, in one transaction: all of them or none.",
+        params: [
+          .workspaceId,
+          ParamSpec(
+            "mappings",
+            .array(
+              .object([ParamSpec("groupId", .uuid), ParamSpec("role", .nullable(.enumeration(["admin", "creator", "viewer"]))), .optional("priority", .integer(min: 1, max: 1_000_000))]),
+              maxItems: 500)), .actor,
+        ], result: "{groups}"
+      ) { p, c in ["groups": .array(try self.mapRoles(workspaceId: try p.id("workspaceId"), p.optionalArray("mappings") ?? [], p, c))] },
+      MethodSpec(
         "scim.request", summary: "Runs one SCIM request through the same handler as scim.sock.",
         params: [
           ParamSpec("httpMethod", .enumeration(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])), ParamSpec("path", .string(maxLength: 2048)),
@@ -194,28 +205,57 @@ public final class DirectoryService: Sendable {
   }
 
   func mapRole(_ p: Params, _ c: CallContext) throws -> JSONValue {
-    let wid = try p.id("workspaceId")
-    let gid = try p.id("groupId")
-    let role = p.optionalString("role")
-    let priority = p.optionalInt("priority")
-    if role != nil && priority == nil {
-      throw RPCError.invalidParam("priority", "Mapping a group to a role needs a 'priority' (a positive integer; 1 is the highest).", reason: "missing_param")
+    let mapping: JSONValue = ["groupId": p["groupId"] ?? .null, "role": p["role"] ?? .null, "priority": p["priority"] ?? .null]
+    let groups = try mapRoles(workspaceId: try p.id("workspaceId"), [mapping], p, c)
+    return groups.first ?? .null
+  }
+
+  /// Several mappings in one transaction: all of them or none (the guided
+  /// setup's roles form, G3). Roles are recomputed once for every member
+  /// concerned.
+  func mapRoles(workspaceId wid: String, _ mappings: [JSONValue], _ p: Params, _ c: CallContext) throws -> [JSONValue] {
+    var wanted: [(id: String, role: String?, priority: Int64?)] = []
+    for (i, m) in mappings.enumerated() {
+      let field = mappings.count == 1 ? "" : "mappings[\(i)]."
+      guard let gid = m["groupId"]?.stringValue?.lowercased(), isUUIDText(gid) else {
+        throw RPCError.invalidParam(field + "groupId", "'\(field)groupId' must be a group id.")
+      }
+      let role = m["role"]?.stringValue
+      if let role, !["admin", "creator", "viewer"].contains(role) {
+        throw RPCError.invalidParam(field + "role", "'\(field)role' must be admin, creator, viewer or null.")
+      }
+      let priority = m["priority"]?.intValue
+      if role != nil && priority == nil {
+        throw RPCError.invalidParam(
+          field + "priority", "Mapping a group to a role needs a 'priority' (a positive integer; 1 is the highest).", reason: "missing_param")
+      }
+      if let priority, !(1...1_000_000).contains(priority) {
+        throw RPCError.invalidParam(field + "priority", "'\(field)priority' must be from 1 to 1000000 (1 is the highest).")
+      }
+      wanted.append((gid, role, role == nil ? nil : priority))
     }
     return try ctx.withTargetProtection {
       try ctx.pool.transaction { tx in
         guard let w = try WorkspaceRow.load(tx, wid, lock: .share) else { throw RPCError.workspaceNotFound() }
         let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
-        guard let before = try tx.one(Self.groupSelect + " WHERE g.id = \(gid)::uuid AND g.workspace_id = \(wid)::uuid FOR UPDATE OF g") else {
-          throw RPCError.notFound("Group", reason: "group_not_found")
+        var members = Set<String>()
+        var befores: [String: JSONValue] = [:]
+        for g in wanted.sorted(by: { $0.id < $1.id }) {
+          guard let before = try tx.one(Self.groupSelect + " WHERE g.id = \(g.id)::uuid AND g.workspace_id = \(wid)::uuid FOR UPDATE OF g") else {
+            throw RPCError.notFound("Group", reason: "group_not_found")
+          }
+          befores[g.id] = try groupJSON(before)
+          try tx.query("UPDATE scim_groups SET role = \(g.role), priority = \(g.priority) WHERE id = \(g.id)::uuid")
+          members.formUnion(try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(g.id)::uuid").rows.compactMap { $0["member_id"] })
         }
-        try tx.query("UPDATE scim_groups SET role = \(role), priority = \(role == nil ? nil : priority) WHERE id = \(gid)::uuid")
-        let members = try tx.query("SELECT member_id FROM scim_group_members WHERE group_id = \(gid)::uuid").rows.compactMap { $0["member_id"] }
-        try RoleSync(ctx: ctx).recompute(tx, workspace: w, memberIds: members)
-        let after = try tx.single(Self.groupSelect + " WHERE g.id = \(gid)::uuid", "the group")
-        try AuditLog.record(
-          tx, workspaceId: wid, actor: actor, action: "group.map_role", targetType: "group", targetId: gid, before: try groupJSON(before),
-          after: try groupJSON(after))
-        return try groupJSON(after)
+        try RoleSync(ctx: ctx).recompute(tx, workspace: w, memberIds: Array(members))
+        var out: [JSONValue] = []
+        for g in wanted {
+          let after = try groupJSON(tx.single(Self.groupSelect + " WHERE g.id = \(g.id)::uuid", "the group"))
+          try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "group.map_role", targetType: "group", targetId: g.id, before: befores[g.id], after: after)
+          out.append(after)
+        }
+        return out
       }
     }
   }

@@ -84,6 +84,16 @@ public final class Dispatcher: Sendable {
     line.withUnsafeBufferPointer { handle(line: $0, context: context) }
   }
 
+  /// Calls one method in-process (the guided setup's pages use the same
+  /// methods, validation and audit as the socket).
+  public func call(_ method: String, _ params: [String: JSONValue], context: CallContext) -> Result<JSONValue, RPCError> {
+    let reply = handle(message: ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": .object(params)], context: context)
+    if let e = reply?["error"] {
+      return .failure(RPCError(code: Int(e["code"]?.intValue ?? Int64(RPCError.Code.internalError)), message: e["message"]?.stringValue ?? "", data: e["data"]))
+    }
+    return .success(reply?["result"] ?? .null)
+  }
+
   /// Handles one parsed message (single request or batch).
   public func handle(message: JSONValue, context: CallContext) -> JSONValue? {
     switch message {

@@ -74,6 +74,9 @@ public struct CallContext: Sendable {
   public var peerPID: Int32?
   /// Process-unique id of this request, for logs.
   public var requestID: String
+  /// Set only by the guided setup's pages (in-process, never from a
+  /// socket): the setup link whose holder is acting (G1).
+  public var setupLinkId: String?
 
   public init(peerUID: UInt32? = nil, peerGID: UInt32? = nil, peerPID: Int32? = nil, requestID: String = "-") {
     self.peerUID = peerUID

@@ -9,6 +9,8 @@ public enum ActorRef: Sendable, Equatable {
   case ops(name: String, uid: UInt32?)
   case directory(String)
   case system(String)
+  /// The holder of a guided-setup link (G1).
+  case setupLink(String)
 
   public var json: JSONValue {
     switch self {
@@ -16,6 +18,7 @@ public enum ActorRef: Sendable, Equatable {
     case .ops(let name, let uid): return ["ops": .string(name), "uid": uid.map { .int(Int64($0)) } ?? .null]
     case .directory(let id): return ["directory": .string(id)]
     case .system(let what): return ["system": .string(what)]
+    case .setupLink(let id): return ["setupLink": .string(id)]
     }
   }
 }

@@ -54,6 +54,18 @@ public struct ServiceContext: Sendable {
     let actor = try params.object("actor")
     let memberId = actor["memberId"]?.stringValue
     let ops = actor["ops"]?.stringValue
+    if let link = actor["setupLink"]?.stringValue {
+      // Only the setup pages, in-process, act as a setup link — and only as
+      // the one whose request this is (a socket client cannot claim it).
+      guard memberId == nil, ops == nil, let current = context.setupLinkId, current == link.lowercased(), let workspaceId,
+        try tx.one(
+          "SELECT 1 FROM setup_links WHERE id = \(current)::uuid AND workspace_id = \(workspaceId)::uuid AND revoked_at IS NULL AND expires_at > now()"
+        ) != nil
+      else {
+        throw RPCError.forbidden("not_permitted", "A setup link acts only through the guided setup pages, for its own workspace.")
+      }
+      return .setupLink(current)
+    }
     switch (memberId, ops) {
     case (let m?, nil):
       guard let workspaceId else {
@@ -83,7 +95,7 @@ public struct ServiceContext: Sendable {
 /// Parameter specs used by many methods.
 extension ParamSpec {
   public static let actor = ParamSpec(
-    "actor", .object([.optional("memberId", .uuid), .optional("ops", .string(maxLength: 200))]),
+    "actor", .object([.optional("memberId", .uuid), .optional("ops", .string(maxLength: 200)), .optional("setupLink", .uuid)]),
     "who acts: {\"memberId\": ID} (an admin the app vouches for) or {\"ops\": NAME} (operator uid only)")
   public static let workspaceId = ParamSpec("workspaceId", .uuid)
   public static let limit = ParamSpec.optional("limit", .integer(min: 1, max: 1000), "page size (default 100)")
