@@ -40,6 +40,8 @@ let package = Package(
     // MARK: Shared runtime and storage
     .target(name: "RosterRuntime", dependencies: ["JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
     .target(name: "RosterStore", dependencies: ["JSON", "Policy", "Postgres"]),
+    // The browser-facing listener and server-rendered pages: HTML escaped by default, forms, strict headers.
+    .target(name: "WebPages", dependencies: ["Crypto", "HTTP1", "JSON", "RosterRuntime", "Sockets"]),
 
     // MARK: Processes
     .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore"]),
@@ -51,13 +53,22 @@ let package = Package(
       name: "SSO",
       dependencies: [
         "Crypto", "HTTP1", "JSON", "JSONRPC", "OIDC", "Policy", "Postgres", "Provisioning", "RosterRuntime", "RosterStore", "SAML", "ServiceKit",
-        "Sockets", "XMLSignature",
+        "Sockets", "WebPages", "XMLSignature",
+      ]),
+    // The guided setup (G1–G3): pages for a customer's IT admin, reached by a setup link.
+    .target(
+      name: "SetupPortal",
+      dependencies: [
+        "Crypto", "DirectorySync", "HTTP1", "JSON", "JSONRPC", "Postgres", "Provisioning", "RosterRuntime", "RosterStore", "SSO", "ServiceKit",
+        "WebPages",
       ]),
     .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
     .target(name: "Notifications", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
     .target(
       name: "RosterApp",
-      dependencies: ["Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore", "SSO"]),
+      dependencies: [
+        "Deprovisioning", "DirectorySync", "Notifications", "Policy", "Provisioning", "RosterRuntime", "RosterStore", "SSO", "SetupPortal", "WebPages",
+      ]),
 
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
@@ -77,7 +88,10 @@ let package = Package(
     .testTarget(name: "SAMLTests", dependencies: ["SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),
     .testTarget(
-      name: "ProvisioningTests", dependencies: ["Provisioning", "RosterApp", "JSON", "JSONRPC", "Mail", "Postgres", "RosterStore", "RosterTestSupport", "SCIM"]),
+      name: "ProvisioningTests",
+      dependencies: [
+        "Provisioning", "RosterApp", "JSON", "JSONRPC", "Mail", "Postgres", "RosterStore", "RosterTestSupport", "SCIM", "SetupPortal", "Crypto",
+      ]),
   ],
   swiftLanguageModes: [.v6]
 )

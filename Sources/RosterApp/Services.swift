@@ -5,6 +5,8 @@ import Policy
 import Provisioning
 import RosterRuntime
 import SSO
+import SetupPortal
+import WebPages
 
 /// What the provisioning process runs.
 public struct ProvisioningParts: Sendable {
@@ -13,6 +15,7 @@ public struct ProvisioningParts: Sendable {
   public let sso: SSOService
   /// The browser-facing listener (`/sso/…`, `/setup/…`).
   public let web: WebServer
+  public let setup: SetupPortal
 }
 
 /// Wires each process's methods and background work into its host. The
@@ -47,9 +50,11 @@ public enum Services {
       sso.install()
       let web = WebServer(logger: host.logger)
       sso.addRoutes(to: web)
+      let setup = SetupPortal(host: host, sso: sso)
+      setup.install(web: web)
       let server = try web.serve(host.config.webListen, maxConnections: host.config.maxConnections)
       host.onStop("web listener") { server.stop() }
-      return ProvisioningParts(provisioning: service, directory: directory, sso: sso, web: web)
+      return ProvisioningParts(provisioning: service, directory: directory, sso: sso, web: web, setup: setup)
     case "deprovisioning":
       let service = DeprovisioningService(host: host, options: options.deprovisioning)
       service.install()

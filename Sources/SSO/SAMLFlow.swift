@@ -5,6 +5,7 @@ import JSON
 import Postgres
 import RosterStore
 import SAML
+import WebPages
 
 extension SSOService {
   /// The connection behind an id in a path, when it is a SAML one.
@@ -25,7 +26,15 @@ extension SSOService {
 
   /// GET /sso/saml/{connectionId}/metadata (P1).
   func metadata(connectionId: String) throws -> HTTPResponse {
-    guard try samlConnection(connectionId) != nil else {
+    // Also for an id the guided setup allocated before any connection:
+    // some IdPs (Google, others) want the SP metadata first.
+    func allocated() throws -> Bool {
+      guard UUID(uuidString: connectionId) != nil else { return false }
+      return try ctx.pool.query(
+        "SELECT 1 FROM workspaces WHERE sso_connection_id = \(connectionId.lowercased())::uuid AND sso_connection IS NULL"
+      ).first != nil
+    }
+    guard try samlConnection(connectionId) != nil || (try allocated()) else {
       return WebPage.error(status: 404, title: "No such connection", message: "There is no SAML connection with this id.", traceId: nil)
     }
     let id = connectionId.lowercased()

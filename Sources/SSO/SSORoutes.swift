@@ -1,6 +1,7 @@
 import Foundation
 import HTTP1
 import Postgres
+import WebPages
 
 extension SSOService {
   /// The `/sso/…` paths (P1, P2, P7, P10). Anything hostile or unknown is a

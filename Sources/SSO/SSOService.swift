@@ -12,6 +12,7 @@ import ServiceKit
 import XMLSignature
 import HTTP1
 import Synchronization
+import WebPages
 
 /// Roster as SAML 2.0 service provider and OIDC relying party (P1–P10):
 /// `sso.*` methods on provisioning.sock and the browser-facing `/sso/…`

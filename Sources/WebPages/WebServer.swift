@@ -6,8 +6,8 @@ import RosterRuntime
 import Sockets
 import Synchronization
 
-/// The browser-facing listener (ROSTER_WEB_LISTEN): `/sso/…` here, and the
-/// guided setup's `/setup/…` when that module adds its routes. Every answer
+/// The browser-facing listener (ROSTER_WEB_LISTEN): the SSO module's `/sso/…`
+/// and the guided setup's `/setup/…` add their routes here. Every answer
 /// carries the same strict headers (G3): no framing, no referrer (a setup
 /// token is in the path), no outside resources, nothing cached.
 public final class WebServer: Sendable {
