@@ -74,7 +74,9 @@ enum Assets {
     .button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
     .copy-row { margin: 0 0 1rem; }
     .copy-box { display: flex; gap: .5rem; max-width: 46rem; }
-    .copy-box input { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; max-width: none; flex: 1; background: var(--bg); }
+    .copy-box textarea { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .88rem; max-width: none; flex: 1; background: var(--bg);
+      resize: none; word-break: break-all; overflow: hidden; padding: .45rem .6rem; border: 1px solid #8c959f; border-radius: 6px; color: var(--ink); }
+    .copy-box button.copy { align-self: flex-start; min-height: 2.3rem; }
     button.copy { font: inherit; font-size: .9rem; border: 1px solid var(--line); background: #fff; border-radius: 6px; padding: 0 .8rem; cursor: pointer; }
     button.copy.copied { background: var(--ok-bg); color: var(--ok); border-color: var(--ok); }
     ol.instructions > li { margin-bottom: 1rem; }
@@ -83,12 +85,15 @@ enum Assets {
     .tabs a[aria-current="true"] { background: var(--ink); color: #fff; border-color: var(--ink); }
     table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
     th, td { text-align: left; padding: .5rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-    th { font-size: .9rem; color: var(--muted); }
+    thead th { font-size: .9rem; color: var(--muted); }
+    tbody th { font-weight: 600; }
     td .field { margin: 0; }
-    td select, td input[type=number] { max-width: 12rem; }
+    td select { width: auto; min-width: 10rem; }
+    td input[type=number] { width: 8rem; }
     .card { border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.25rem; margin: 0 0 1rem; }
     .card h3 { margin: 0 0 .25rem; font-size: 1.05rem; }
     .summary-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(15rem, 1fr)); gap: 1rem; }
+    .summary-grid { margin-bottom: 1.25rem; }
     .summary-grid .card { margin: 0; }
     dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: .5rem 0; }
     dl.facts dt { color: var(--muted); }
@@ -97,6 +102,7 @@ enum Assets {
     .secret { border: 2px solid var(--warn); background: var(--warn-bg); border-radius: 8px; padding: 1rem 1.25rem; margin-bottom: 1.5rem; }
     .secret h2 { border: 0; padding: 0; margin: 0 0 .5rem; }
     details { margin: .5rem 0 1rem; }
+    details.replace > summary { cursor: pointer; color: var(--accent); font-weight: 600; margin-bottom: 1rem; }
     footer { color: var(--muted); font-size: .9rem; padding-bottom: 2rem; }
     .or { color: var(--muted); font-weight: 600; margin: .25rem 0 1rem; }
     """

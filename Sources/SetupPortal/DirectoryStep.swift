@@ -27,7 +27,7 @@ extension SetupPortal {
       newToken.map {
         """
         <section class="secret" aria-labelledby="token-heading"><h2 id="token-heading">Your bearer token</h2>
-        <p>Copy it now and paste it into \(idp.name). <strong>It is shown only this once</strong>: Roster keeps only a fingerprint of it. If it is lost, rotate it below.</p>
+        <p>Copy it now and paste it into \(idp.inSentence). <strong>It is shown only this once</strong>: Roster keeps only a fingerprint of it. If it is lost, rotate it below.</p>
         \(PageKit.copyValue("scim-token", label: "Bearer token", value: $0))</section>
         """
       } ?? .empty
@@ -50,7 +50,7 @@ extension SetupPortal {
       on
       ? """
         <h2 id="rotate-heading">Rotate the token</h2>
-        <p>A new token replaces the current one at once: provisioning stops until you paste the new token into \(idp.name).</p>
+        <p>A new token replaces the current one at once: provisioning stops until you paste the new token into \(idp.inSentence).</p>
         <form method="post" action="\(link.path(.directory))" novalidate aria-labelledby="rotate-heading">\(formKey(link))<input type="hidden" name="action" value="rotate"><input type="hidden" name="idp" value="\(idp.rawValue)">
         \(PageKit.checkbox("confirm", label: "I understand that the current token stops working now", error: form.error("confirm")))
         \(PageKit.button("Rotate the token", kind: "danger"))</form>
@@ -65,7 +65,7 @@ extension SetupPortal {
         \(state)
         <h2 id="idp-heading">Your identity provider</h2>
         \(idpTabs(link, .directory, idp))
-        <h2>Provisioning in \(idp.name)</h2>
+        <h2>Provisioning in \(idp.inSentence)</h2>
         \(idp.directoryInstructions(scimURL: scimURL))
         \(rotate)
         """)

@@ -18,6 +18,14 @@ enum IdP: String, CaseIterable, Sendable {
 
   var isSAML: Bool { self != .oidc }
 
+  /// The IdP as a sentence names it ("Create the app in …").
+  var inSentence: String {
+    switch self {
+    case .saml, .oidc: return "your identity provider"
+    default: return name
+    }
+  }
+
   /// A best guess from a saved connection, so a returning admin sees their IdP.
   static func guess(protocolName: String?, url: String?) -> IdP {
     let u = (url ?? "").lowercased()
@@ -123,7 +131,7 @@ enum IdP: String, CaseIterable, Sendable {
         <ol class="instructions">
         <li>In the Okta app you created for sign-in, open <strong>General → App Settings → Edit</strong> and set <strong>Provisioning</strong> to <em>SCIM</em>.</li>
         <li>On the new <strong>Provisioning → Integration</strong> tab, paste:\(PageKit.copyValue("scim-url", label: "SCIM connector base URL", value: scimURL))
-        Unique identifier field for users: <code>email</code>. Supported provisioning actions: <em>Push New Users</em>, <em>Push Profile Updates</em>, <em>Push Groups</em>. Authentication Mode: <em>HTTP Header</em>, with the token below as the Bearer token.</li>
+        Unique identifier field for users: <code>email</code>. Supported provisioning actions: <em>Push New Users</em>, <em>Push Profile Updates</em>, <em>Push Groups</em>. Authentication Mode: <em>HTTP Header</em>, with the bearer token (shown when you turn directory sync on or rotate the token).</li>
         <li>Choose <strong>Test Connector Configuration</strong>, then save. Under <strong>To App</strong>, enable <em>Create Users</em>, <em>Update User Attributes</em> and <em>Deactivate Users</em>.</li>
         <li>Push the groups that should give roles (<strong>Push Groups</strong> tab); they then appear in the Roles step.</li>
         </ol>
@@ -133,7 +141,7 @@ enum IdP: String, CaseIterable, Sendable {
         <ol class="instructions">
         <li>In the enterprise application you created for sign-in, open <strong>Provisioning → Get started</strong> and set <strong>Provisioning Mode</strong> to <em>Automatic</em>.</li>
         <li>Under <strong>Admin Credentials</strong>, paste:\(PageKit.copyValue("scim-url", label: "Tenant URL", value: scimURL + "?aadOptscim062020"))
-        and the token below as the <strong>Secret Token</strong>. Choose <strong>Test Connection</strong>, then save.</li>
+        and the bearer token as the <strong>Secret Token</strong>. Choose <strong>Test Connection</strong>, then save.</li>
         <li>In <strong>Mappings</strong>, keep <em>Provision Microsoft Entra ID Users</em> and <em>Groups</em> on; <code>userName</code> must be the email (<code>userPrincipalName</code> or <code>mail</code>).</li>
         <li>Assign the users and groups to the application, then <strong>Start provisioning</strong>. Entra syncs about every 40 minutes; <em>Provision on demand</em> sends one person at once.</li>
         </ol>
@@ -147,7 +155,7 @@ enum IdP: String, CaseIterable, Sendable {
       return """
         <ol class="instructions">
         <li>In your identity provider (or provisioning tool), add a SCIM 2.0 connection with:\(PageKit.copyValue("scim-url", label: "SCIM base URL", value: scimURL))
-        and authentication by HTTP header <code>Authorization: Bearer</code> with the token below.</li>
+        and authentication by HTTP header <code>Authorization: Bearer</code> with the bearer token (shown when you turn directory sync on or rotate the token).</li>
         <li>Send users with <code>userName</code> set to their email address, and <code>active: false</code> (or DELETE) when someone leaves. Groups pushed over SCIM can give roles in the Roles step.</li>
         </ol>
         """

@@ -34,7 +34,7 @@ extension SetupPortal {
           left.append("<li>Assign people to the app in your IdP and start provisioning (<a href=\"\(link.path(.directory))\">Directory sync</a>).</li>")
         }
       case .roles:
-        state = p.groups == 0 ? "No groups pushed yet (optional)." : "\(p.mappedGroups) of \(p.groups) groups give a role."
+        state = p.groups == 0 ? "No groups pushed yet." : "\(p.mappedGroups) of \(p.groups) groups give a role."
         if p.groups > 0 && p.mappedGroups == 0 {
           left.append("<li>Choose which groups give which role (<a href=\"\(link.path(.roles))\">Roles from groups</a>).</li>")
         }

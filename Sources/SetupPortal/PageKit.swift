@@ -54,11 +54,11 @@ enum PageKit {
   /// A labelled input (text, url, email, number, password).
   static func input(
     _ name: String, label: String, type: String = "text", value: String = "", error: String? = nil, hint: HTML? = nil, required: Bool = false,
-    extra: HTML = .empty
+    extra: HTML = .empty, hideLabel: Bool = false
   ) -> HTML {
     """
     <div class="field\(error != nil ? " has-error" : "")">
-    <label for="\(name)">\(label)</label>\(Self.hint(name, hint))\(errorText(name, error))
+    <label for="\(name)"\(HTML.when(hideLabel, " class=\"visually-hidden\""))>\(label)</label>\(Self.hint(name, hint))\(errorText(name, error))
     <input id="\(name)" name="\(name)" type="\(type)" value="\(value)"\(required ? " required" : "")\(described(name, hint: hint != nil, error: error != nil))\(extra)>
     </div>
     """
@@ -82,13 +82,14 @@ enum PageKit {
     """
   }
 
-  static func select(_ name: String, label: String, options: [(value: String, label: String)], selected: String, error: String? = nil, hint: HTML? = nil)
-    -> HTML
-  {
+  static func select(
+    _ name: String, label: String, options: [(value: String, label: String)], selected: String, error: String? = nil, hint: HTML? = nil,
+    hideLabel: Bool = false
+  ) -> HTML {
     let opts: [HTML] = options.map { "<option value=\"\($0.value)\"\($0.value == selected ? " selected" : "")>\($0.label)</option>" }
     return """
       <div class="field\(error != nil ? " has-error" : "")">
-      <label for="\(name)">\(label)</label>\(Self.hint(name, hint))\(errorText(name, error))
+      <label for="\(name)"\(HTML.when(hideLabel, " class=\"visually-hidden\""))>\(label)</label>\(Self.hint(name, hint))\(errorText(name, error))
       <select id="\(name)" name="\(name)"\(described(name, hint: hint != nil, error: error != nil))>\(opts)</select>
       </div>
       """
@@ -120,11 +121,13 @@ enum PageKit {
 
   /// A value to paste elsewhere: read-only, selectable, with a copy button
   /// (shown by the script; without it the value is still selectable).
+  /// A read-only text area rather than an input: long URLs and tokens wrap
+  /// instead of hiding their end.
   static func copyValue(_ id: String, label: String, value: String, hint: HTML? = nil) -> HTML {
     """
     <div class="copy-row">
     <label for="\(id)">\(label)</label>\(Self.hint(id, hint))
-    <div class="copy-box"><input id="\(id)" type="text" readonly value="\(value)" spellcheck="false"\(hint != nil ? (" aria-describedby=\"\(id)-hint\"" as HTML) : .empty)>\
+    <div class="copy-box"><textarea id="\(id)" readonly rows="\(max(1, (value.count + 59) / 60))" spellcheck="false"\(hint != nil ? (" aria-describedby=\"\(id)-hint\"" as HTML) : .empty)>\(value)</textarea>\
     <button type="button" class="copy" data-copy="\(id)" hidden>Copy<span class="visually-hidden"> \(label)</span></button></div>
     </div>
     """

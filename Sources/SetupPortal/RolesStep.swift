@@ -31,8 +31,8 @@ extension SetupPortal {
         let roleOptions: [(value: String, label: String)] = [("", "No role")] + Self.roleOptions
         return """
           <tr><th scope="row">\(name)<input type="hidden" name="group" value="\(id)"></th><td>\(g["memberCount"]?.intValue ?? 0)</td>
-          <td>\(PageKit.select("role-\(id)", label: "Role for \(name)", options: roleOptions, selected: role, error: form.error("role-\(id)")))</td>
-          <td>\(PageKit.input("priority-\(id)", label: "Priority for \(name)", type: "number", value: priority, error: form.error("priority-\(id)"), extra: " min=\"1\" max=\"1000000\" inputmode=\"numeric\""))</td></tr>
+          <td>\(PageKit.select("role-\(id)", label: "Role for \(name)", options: roleOptions, selected: role, error: form.error("role-\(id)"), hideLabel: true))</td>
+          <td>\(PageKit.input("priority-\(id)", label: "Priority for \(name)", type: "number", value: priority, error: form.error("priority-\(id)"), extra: " min=\"1\" max=\"1000000\" inputmode=\"numeric\"", hideLabel: true))</td></tr>
           """
       }
       table = """

@@ -89,7 +89,7 @@ extension SetupPortal {
     let test: HTML =
       configured
       ? """
-        <p>Sign in once through \(idp.name) as someone who is assigned to the app. It is a real sign-in: someone who is not a member yet joins the workspace with the role shown. The app itself is not involved; you come back here.</p>
+        <p>Sign in once through \(idp.inSentence) as someone who is assigned to the app. It is a real sign-in: someone who is not a member yet joins the workspace with the role shown. The app itself is not involved; you come back here.</p>
         <p><a class="button primary" href="\(link.path(.sso))/test">Run a test sign-in</a></p>
         \(try testResultCard(link))
         """
@@ -102,11 +102,11 @@ extension SetupPortal {
         \(notices)\(PageKit.errorSummary(form))
         <h2 id="idp-heading">Your identity provider</h2>
         \(idpTabs(link, .sso, idp))
-        <h2>1. Create the app in \(idp.name)</h2>
+        <h2>1. Create the app in \(idp.inSentence)</h2>
         \(idp.ssoInstructions(sp))
-        <h2 id="details-heading">2. Give Roster the \(idp.name) details</h2>
+        <h2 id="details-heading">2. Give Roster the details from \(idp.inSentence)</h2>
         \(current)
-        \(detailsForm)
+        \(configured && form.isEmpty ? "<details class=\"replace\"><summary>Replace the connection (new metadata, or another identity provider)</summary>\(detailsForm)</details>" : detailsForm)
         <h2 id="test-result">3. Test sign-in</h2>
         \(test)
         """)
@@ -115,7 +115,7 @@ extension SetupPortal {
   /// The IdP choice: plain links, so it works without scripts.
   func idpTabs(_ link: SetupLink, _ step: SetupStep, _ chosen: IdP) -> HTML {
     let items: [HTML] = IdP.allCases.map {
-      "<li><a href=\"\(link.path(step))?idp=\($0.rawValue)\"\($0 == chosen ? " aria-current=\"true\"" : "")>\($0.name)</a></li>"
+      "<li><a href=\"\(link.path(step))?idp=\($0.rawValue)\"\(HTML.when($0 == chosen, " aria-current=\"true\""))>\($0.name)</a></li>"
     }
     return "<ul class=\"tabs\" aria-labelledby=\"idp-heading\">\(items)</ul>"
   }

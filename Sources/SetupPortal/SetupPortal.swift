@@ -119,13 +119,21 @@ public final class SetupPortal: Sendable {
 
   /// A form must come from Roster's own page: the browser's Sec-Fetch-Site
   /// and Origin (when sent) say so, and the link's form key must be in it.
+  /// With `Referrer-Policy: no-referrer` a browser sends `Origin: null` on
+  /// its own same-origin posts, so Sec-Fetch-Site decides when it is there.
   func refuseCrossSite(_ r: HTTPRequest, _ link: SetupLink, _ form: FormData) -> HTTPResponse? {
     var why: String?
-    if let site = r.header("Sec-Fetch-Site"), site != "same-origin" {
-      why = "The form was sent from another site (\(site))."
-    } else if let origin = r.header("Origin"), origin != publicOrigin {
+    let origin = r.header("Origin")
+    if let site = r.header("Sec-Fetch-Site") {
+      if site != "same-origin" {
+        why = "The form was sent from another site (\(site))."
+      } else if let origin, origin != "null", origin != publicOrigin {
+        why = "The form was sent from \(origin), not from \(publicOrigin) (ROSTER_PUBLIC_URL)."
+      }
+    } else if let origin, origin != publicOrigin {
       why = "The form was sent from \(origin), not from \(publicOrigin) (ROSTER_PUBLIC_URL)."
-    } else if !constantTimeEqual(Array((form["form_key"] ?? "").utf8), Array(link.formKey.utf8)) {
+    }
+    if why == nil, !constantTimeEqual(Array((form["form_key"] ?? "").utf8), Array(link.formKey.utf8)) {
       why = "The form did not come from this setup page."
     }
     guard let why else { return nil }
@@ -170,12 +178,12 @@ public final class SetupPortal: Sendable {
   func render(_ link: SetupLink, _ current: SetupStep?, _ c: Content) -> HTTPResponse {
     let progress = (try? Progress.load(ctx.pool, workspaceId: link.workspaceId)) ?? Progress()
     var items: [HTML] = [
-      "<li><a href=\"\(link.base)\"\(current == nil ? " aria-current=\"page\"" : "")><span>Overview</span></a></li>"
+      "<li><a href=\"\(link.base)\"\(HTML.when(current == nil, " aria-current=\"page\""))><span>Overview</span></a></li>"
     ]
     for s in link.steps {
       let (label, kind) = progress.badge(s)
       items.append(
-        "<li><a href=\"\(link.path(s))\"\(current == s ? " aria-current=\"page\"" : "")><span>\(s.title)</span><span class=\"badge \(kind)\">\(label)</span></a></li>"
+        "<li><a href=\"\(link.path(s))\"\(HTML.when(current == s, " aria-current=\"page\""))><span>\(s.title)</span><span class=\"badge \(kind)\">\(label)</span></a></li>"
       )
     }
     let html: HTML = """

@@ -61,7 +61,7 @@ enum TraceAdvice {
     ),
     (
       ["no_email", "email_unverified"], "The IdP sent no (verified) email address.",
-      "Send the email address as the NameID (format emailAddress) or as an email attribute or claim."
+      "Send the email address: with SAML as the NameID (format emailAddress) or an email attribute; with OpenID Connect as the email claim (scope email)."
     ),
     (
       ["kid_unknown", "jwks_invalid", "token_malformed", "azp_mismatch", "nonce_mismatch", "token_exchange_failed", "idp_error", "idp_unreachable"],

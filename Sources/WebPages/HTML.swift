@@ -11,6 +11,10 @@ public struct HTML: Sendable, Equatable, ExpressibleByStringInterpolation, Custo
 
   public static let empty: HTML = ""
 
+  /// Markup only when `condition` holds (a conditional written as a plain
+  /// String literal would be escaped as text).
+  public static func when(_ condition: Bool, _ markup: HTML) -> HTML { condition ? markup : .empty }
+
   public static func + (a: HTML, b: HTML) -> HTML {
     var out = a
     out.text += b.text

@@ -70,6 +70,19 @@ final class ProvisioningFixture: @unchecked Sendable {
     "certificatePem": .string(testIdPCertificatePEM),
   ]
 
+  /// The same IdP as SAML metadata (what Okta's "Metadata URL" serves).
+  static var samlMetadata: String {
+    let base64 = testIdPCertificatePEM.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+    return """
+      <?xml version="1.0" encoding="UTF-8"?>
+      <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="http://www.okta.com/exk1">
+      <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+      <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>\(base64)</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+      <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://acme.okta.com/app/acme/sso/saml"/>
+      </md:IDPSSODescriptor></md:EntityDescriptor>
+      """
+  }
+
   @discardableResult
   func configureSSO(_ w: Workspace, defaultRole: String? = nil) throws -> JSONValue {
     var p: [String: JSONValue] = ["workspaceId": .string(w.id), "connection": Self.samlConnection, "actor": admin(w)]

@@ -54,4 +54,12 @@ final class SetupFixture: @unchecked Sendable {
   }
 
   static func text(_ r: TestHTTP.Response) -> String { String(decoding: r.body, as: UTF8.self) }
+
+  /// The value of a copy field (a read-only text area) on a page.
+  static func copyField(_ html: String, _ id: String) throws -> String {
+    guard let start = html.range(of: "<textarea id=\"\(id)\""), let open = html[start.upperBound...].range(of: ">"),
+      let close = html[open.upperBound...].range(of: "</textarea>")
+    else { throw TestError("no copy field \(id) on the page") }
+    return String(html[open.upperBound..<close.lowerBound]).replacingOccurrences(of: "&amp;", with: "&")
+  }
 }

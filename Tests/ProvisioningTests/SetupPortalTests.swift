@@ -156,6 +156,12 @@ import Testing
     let html = SetupFixture.text(page)
     #expect(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url("), "no outside assets")
     #expect(html.contains("<link rel=\"stylesheet\" href=\"/setup/assets/setup.css\">"))
+    // Markup is never escaped into text by mistake (an attribute written as a String).
+    for step in ["", "/domains", "/sso", "/sso?idp=oidc", "/directory", "/roles"] {
+      let text = SetupFixture.text(try s.http("GET", link.path + step))
+      #expect(!text.contains("=&quot;") && !text.contains("&lt;/"), "escaped markup on \(step)")
+      #expect(text.contains("aria-current=\"page\""), "the current step is marked on \(step)")
+    }
     let css = try s.http("GET", "/setup/assets/setup.css")
     #expect(css.status == 200 && css.header("Content-Type")?.hasPrefix("text/css") == true)
     #expect(try s.http("GET", "/setup/assets/setup.js").header("Content-Type")?.hasPrefix("text/javascript") == true)
@@ -172,6 +178,8 @@ import Testing
     let otherOrigin = try s.http("POST", link.path + "/domains", form: [("form_key", key)] + add, headers: [("Origin", "https://evil.test")])
     #expect(otherOrigin.status == 403)
     #expect(SetupFixture.text(otherOrigin).contains("Nothing was changed"))
+    let nullOrigin = try s.http("POST", link.path + "/domains", form: [("form_key", key)] + add, headers: [("Origin", "null")])
+    #expect(nullOrigin.status == 403, "an opaque origin without Sec-Fetch-Site (a sandboxed frame, a file) is refused")
     #expect(try f.rpc.call("domain.list", ["workspaceId": .string(w.id)])["domains"] == [])
     let sameOrigin = try s.http(
       "POST", link.path + "/domains", form: [("form_key", key)] + add, headers: [("Origin", s.publicURL), ("Sec-Fetch-Site", "same-origin")])
@@ -206,6 +214,15 @@ import Testing
     #expect(!SetupFixture.text(escaped).contains("<script>alert"), "what was typed is escaped")
     #expect(SetupFixture.text(escaped).contains("&lt;script&gt;"))
     #expect(try f.rpc.call("domain.list", ["workspaceId": .string(w.id)])["domains"] == [])
+    // Bodies that are not forms: a clear 400, and the process stays up.
+    for (type, body) in [
+      ("multipart/form-data", "--x\r\n"), ("multipart/form-data; boundary=x", "--x\r\nno headers"), ("application/json", "{}"),
+      ("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nb\u{0}c\r\n--x--\r\n"),
+    ] {
+      let r = try TestHTTP(host: "127.0.0.1", port: s.webPort).raw("POST", link.path + "/domains", headers: [("Content-Type", type)], body: Array(body.utf8))
+      #expect(r.status == 400, "\(type)")
+    }
+    #expect(try s.http("GET", link.path + "/domains").status == 200, "still serving")
 
     // SSO: the metadata given two ways at once; a URL that does not answer.
     try f.verifyDomain(w, "acme.test")
@@ -243,8 +260,7 @@ import Testing
     let enabled = try s.http("POST", link.path + "/directory", form: [("form_key", key), ("action", "enable")])
     #expect(enabled.status == 200, "the token is in this answer, not behind a redirect")
     let html = SetupFixture.text(enabled)
-    let marker = try #require(html.range(of: "id=\"scim-token\" type=\"text\" readonly value=\""))
-    let token = String(html[marker.upperBound...].prefix { $0 != "\"" })
+    let token = try SetupFixture.copyField(html, "scim-token")
     #expect(token.count > 30)
     #expect(html.contains(s.publicURL + "/scim/v2"))
     #expect(try pushGroup(w, "Admins", member: "pat@acme.test", token: token).token == token, "the token works")
@@ -254,7 +270,7 @@ import Testing
     #expect(SetupFixture.text(unconfirmed).contains("id=\"confirm-error\""))
     let rotated = try s.http("POST", link.path + "/directory", form: [("form_key", key), ("action", "rotate"), ("confirm", "yes")])
     let r = SetupFixture.text(rotated)
-    let next = String(r[try #require(r.range(of: "id=\"scim-token\" type=\"text\" readonly value=\"")).upperBound...].prefix { $0 != "\"" })
+    let next = try SetupFixture.copyField(r, "scim-token")
     #expect(next != token)
     let old = try f.rpc.call("scim.request", ["httpMethod": "GET", "path": "/scim/v2/Users", "authorization": .string("Bearer " + token)])
     #expect(old["status"] == 401, "the old token stops at once")
@@ -276,12 +292,53 @@ import Testing
     #expect(SetupFixture.text(early).contains("Save the identity provider"))
     // SP values exist before the connection: the SP metadata can be given to the IdP first.
     let page = SetupFixture.text(try s.http("GET", link.path + "/sso?idp=saml"))
-    let marker = try #require(page.range(of: "id=\"sp-metadata\" type=\"text\" readonly value=\""))
-    let metadataURL = String(page[marker.upperBound...].prefix { $0 != "\"" })
+    let metadataURL = try SetupFixture.copyField(page, "sp-metadata")
     #expect(metadataURL.hasPrefix(s.publicURL + "/sso/saml/"))
     let md = try s.http("GET", String(metadataURL.dropFirst(s.publicURL.count)))
     #expect(md.status == 200)
     #expect(SetupFixture.text(md).contains("AssertionConsumerService"))
+  }
+
+  /// The app's nginx proxies /setup/ with the shipped snippet: pages,
+  /// assets, a form post and an upload pass; the Origin check sees the
+  /// browser's origin (ROSTER_PUBLIC_URL), not nginx's.
+  @Test func g3SetupPagesBehindNginxWithTheShippedSnippet() throws {
+    let plain = try ProvisioningFixture()
+    let w = try plain.workspace(owner: "owner@acme.test")
+    let url = try plain.rpc.call("setup.createLink", ["workspaceId": .string(w.id), "actor": plain.admin(w)])["url"]!.stringValue!
+    let path = String(url.dropFirst("https://app.example.test".count))
+    let nginx = try TestNginx(snippet: "roster-web.conf", socketPaths: ["/run/roster/web.sock": plain.process.runDir + "/web.sock"])
+    func http() throws -> TestHTTP { try TestHTTP(host: "127.0.0.1", port: nginx.port) }
+    let page = try http().raw("GET", path + "/domains", headers: [], body: [])
+    #expect(page.status == 200)
+    #expect(page.header("Content-Security-Policy")?.contains("default-src 'none'") == true)
+    #expect(try http().raw("GET", "/setup/assets/setup.css", headers: [], body: []).status == 200)
+    let html = SetupFixture.text(page)
+    let key = String(html[try #require(html.range(of: "name=\"form_key\" value=\"")).upperBound...].prefix { $0 != "\"" })
+    let form = Array("form_key=\(key)&action=add&domain=acme.test&method=dns".utf8)
+    let added = try http().raw(
+      "POST", path + "/domains",
+      headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "https://app.example.test"), ("Sec-Fetch-Site", "same-origin")],
+      body: form)
+    #expect(added.status == 303, "\(SetupFixture.text(added).prefix(400))")
+    #expect(try plain.rpc.call("domain.list", ["workspaceId": .string(w.id)])["domains"]?.arrayValue?.count == 1)
+    // A multipart upload (the SSO step's metadata file) passes through too.
+    try plain.verifyDomain(w, "acme.test")
+    let boundary = "----roster\(Int.random(in: 1000...9999))"
+    let body = Array(
+      """
+      --\(boundary)\r\nContent-Disposition: form-data; name="form_key"\r\n\r\n\(key)\r\n\
+      --\(boundary)\r\nContent-Disposition: form-data; name="protocol"\r\n\r\nsaml\r\n\
+      --\(boundary)\r\nContent-Disposition: form-data; name="default_role"\r\n\r\nviewer\r\n\
+      --\(boundary)\r\nContent-Disposition: form-data; name="metadata_file"; filename="idp.xml"\r\nContent-Type: text/xml\r\n\r\n\
+      \(ProvisioningFixture.samlMetadata)\r\n--\(boundary)--\r\n
+      """.utf8)
+    let saved = try http().raw(
+      "POST", path + "/sso", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)"), ("Sec-Fetch-Site", "same-origin")], body: body)
+    #expect(saved.status == 303, "\(SetupFixture.text(saved).prefix(600))")
+    let sso = try plain.rpc.call("sso.get", ["workspaceId": .string(w.id)])
+    #expect(sso["configured"] == true)
+    #expect(sso["defaultRole"] == "viewer")
   }
 
   /// docs/sso.md's table of trace reasons and the advice the setup page

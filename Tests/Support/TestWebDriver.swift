@@ -56,16 +56,33 @@ public final class TestBrowserSession: @unchecked Sendable {
     if method == "POST" { head += "Content-Type: application/json; charset=utf-8\r\nContent-Length: \(bytes.count)\r\n" }
     head += "\r\n"
     try client.send(Array(head.utf8) + bytes)
+    // Read the head, then exactly the body (chromedriver may keep the connection open).
     var raw: [UInt8] = []
-    while true {
+    var split: Range<Int>?
+    while split == nil {
       let chunk = try client.readSome(max: 1 << 16)
-      if chunk.isEmpty { break }
+      if chunk.isEmpty { throw TestError("chromedriver closed the connection") }
       raw += chunk
+      split = raw.firstRange(of: Array("\r\n\r\n".utf8))
     }
-    guard let split = raw.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestError("chromedriver sent no HTTP response") }
-    let headText = String(decoding: raw[..<split.lowerBound], as: UTF8.self).lowercased()
-    var payload = Array(raw[split.upperBound...])
-    if headText.contains("transfer-encoding: chunked") { payload = dechunk(payload) }
+    let headText = String(decoding: raw[..<split!.lowerBound], as: UTF8.self).lowercased()
+    var payload = Array(raw[split!.upperBound...])
+    if let line = headText.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+      let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+    {
+      while payload.count < length {
+        let chunk = try client.readSome(max: length - payload.count)
+        if chunk.isEmpty { break }
+        payload += chunk
+      }
+    } else if headText.contains("transfer-encoding: chunked") {
+      while !payload.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8)) {
+        let chunk = try client.readSome(max: 1 << 16)
+        if chunk.isEmpty { break }
+        payload += chunk
+      }
+      payload = dechunk(payload)
+    }
     return try JSONParser.parse(payload, maxDepth: 200)
   }
 
@@ -126,6 +143,10 @@ public final class TestBrowserSession: @unchecked Sendable {
   }
 
   public func exists(_ css: String) -> Bool { ((try? findAll(css)) ?? []).isEmpty == false }
+
+  /// Waits for an element (a form's answer replaces the page a moment after the click).
+  @discardableResult
+  public func waitFor(_ css: String, timeout: Double = 15) -> Bool { TestProcess.waitUntil(timeout: timeout) { self.exists(css) } }
 
   /// The link or button whose visible text contains `text`.
   public func findByText(_ text: String, in css: String = "a, button") throws -> Element {
