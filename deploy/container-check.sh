@@ -107,6 +107,11 @@ log "smoke: the browser-facing listener (web.sock) answers /sso/ with its own pa
 [ -S "$ROSTER_RUN_DIR/web.sock" ] || fail "provisioning did not bind web.sock"
 page="$(printf 'GET /sso/nowhere HTTP/1.1\r\nHost: roster\r\nConnection: close\r\n\r\n' | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/web.sock")"
 case "$page" in "HTTP/1.1 404"*"X-Frame-Options: DENY"*) ;; *) fail "web.sock: $page" ;; esac
+log "smoke: the guided setup: a link opens its overview"
+link="$(call provisioning setup.createLink "{\"workspaceId\":\"$wid\",\"actor\":{\"memberId\":\"$owner\"}}")"
+setup_path="$(echo "$link" | sed -E 's|.*"url":"https?://[^/]+(/setup/[^"]+)".*|\1|')"
+page="$(printf 'GET %s HTTP/1.1\r\nHost: roster\r\nConnection: close\r\n\r\n' "$setup_path" | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/web.sock")"
+case "$page" in "HTTP/1.1 200"*"Set up sign-in for"*) ;; *) fail "setup page: $(echo "$page" | head -3)" ;; esac
 
 log "smoke: one deprovisioning"
 job="$(call deprovisioning deprovision.member "{\"workspaceId\":\"$wid\",\"memberId\":\"$uid\",\"actor\":{\"memberId\":\"$owner\"}}")"

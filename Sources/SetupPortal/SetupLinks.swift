@@ -48,6 +48,12 @@ struct SetupLink: Sendable {
       && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
   }
 
+  /// Links that stopped working more than 90 days ago.
+  @discardableResult
+  static func removeStale(_ pool: PGPool) throws -> Int {
+    try pool.query("DELETE FROM setup_links WHERE coalesce(revoked_at, expires_at) < now() - interval '90 days'").affected
+  }
+
   static func lookup(_ pool: PGPool, token: String) throws -> Lookup {
     guard isTokenShaped(token) else { return .unknown }
     guard

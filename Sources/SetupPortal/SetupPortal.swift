@@ -30,6 +30,17 @@ public final class SetupPortal: Sendable {
     ctx.host.dispatcher.register(linkMethods())
     web.add(prefix: "/setup/") { [self] r in serve(r) }
     sso.setupReturn.withLock { $0 = { [self] linkId, traceId in testFinished(linkId: linkId, traceId: traceId) } }
+    // Links are kept 90 days after they stop working (setup.listLinks shows
+    // them; the audit log keeps their ids), then removed.
+    let cleanup = WorkerLoop(name: "setup-cleanup", threads: 1, pollSeconds: 3600, channel: nil, config: ctx.host.pgConfig, logger: ctx.logger)
+    cleanup.start(
+      makePass: { [ctx] in
+        {
+          try SetupLink.removeStale(ctx.pool)
+          return false
+        }
+      }, nextDue: { 3600 })
+    ctx.host.onStop("setup cleanup") { cleanup.stop() }
   }
 
   func serve(_ r: HTTPRequest) -> HTTPResponse {

@@ -75,6 +75,10 @@ import Testing
     let links = try f.rpc.call("setup.listLinks", ["workspaceId": .string(w.id)])["links"]?.arrayValue ?? []
     #expect(links.count == 2)
     #expect(links.allSatisfy { $0["state"] == "active" && $0["url"] == nil })
+    // Kept 90 days after they stop working, then removed.
+    try f.pool.query("UPDATE setup_links SET expires_at = now() - interval '91 days' WHERE id = \(linkId.stringValue!)::uuid")
+    #expect(try SetupLink.removeStale(f.pool) == 1)
+    #expect(try f.rpc.call("setup.listLinks", ["workspaceId": .string(w.id)])["links"]?.arrayValue?.count == 1)
   }
 
   @Test func g1ExpiredRevokedAndUnknownLinksStopAtOnce() throws {
