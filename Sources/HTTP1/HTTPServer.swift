@@ -45,7 +45,7 @@ public struct HTTPRequest: Sendable {
     }
   }
 
-  static func hexValue(_ c: UInt8) -> UInt8? {
+  public static func hexValue(_ c: UInt8) -> UInt8? {
     switch c {
     case 0x30...0x39: return c - 0x30
     case 0x41...0x46: return c - 0x41 + 10

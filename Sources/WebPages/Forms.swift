@@ -65,7 +65,7 @@ public struct FormData: Sendable {
       let b = raw[i]
       if b == UInt8(ascii: "+") {
         out.append(0x20)
-      } else if b == UInt8(ascii: "%"), i + 2 < raw.endIndex, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) {
+      } else if b == UInt8(ascii: "%"), i + 2 < raw.endIndex, let h = HTTPRequest.hexValue(raw[i + 1]), let l = HTTPRequest.hexValue(raw[i + 2]) {
         out.append(h << 4 | l)
         i += 2
       } else {
@@ -74,15 +74,6 @@ public struct FormData: Sendable {
       i += 1
     }
     return out
-  }
-
-  static func hex(_ c: UInt8) -> UInt8? {
-    switch c {
-    case 0x30...0x39: return c - 0x30
-    case 0x41...0x46: return c - 0x41 + 10
-    case 0x61...0x66: return c - 0x61 + 10
-    default: return nil
-    }
   }
 
   /// `name=value` or `name="value"` in a header like Content-Type.
