@@ -51,18 +51,27 @@ public final class ProvisioningService: Sendable {
         "events.list",
         summary:
           "The event feed in cursor order (member.created, member.role_changed, member.deactivated, domain.verified, …). LISTEN roster_events to be woken.",
-        params: [.optional("after", .cursor, "the last cursor you processed"), .limit, .optional("workspaceId", .uuid)],
-        result: "{events, nextCursor}"
+        params: [
+          .optional("after", .cursor, "the last nextCursor (or event cursor) you processed; \"now\" for the tail; left out: the oldest kept event"),
+          .limit, .optional("workspaceId", .uuid),
+        ],
+        result: "{events, nextCursor} — nextCursor is never null: pass it as 'after' next time"
       ) { p, _ in
         var after = EventLog.Cursor.start
         if let v = p["after"] {
-          guard let c = v.stringValue.flatMap(EventLog.Cursor.init) ?? (v.intValue == 0 ? .start : nil) else {
-            throw RPCError.invalidParam("after", "'after' must be the cursor of an event (\"XID-ID\") or \"0\".", reason: "invalid_cursor")
+          if v.stringValue == "now" {
+            return ["events": [], "nextCursor": .string(try EventLog.tail(self.ctx.pool))]
+          } else {
+            guard let c = v.stringValue.flatMap(EventLog.Cursor.init) ?? (v.intValue == 0 ? .start : nil) else {
+              throw RPCError.invalidParam(
+                "after", "'after' must be a cursor from this feed (\"KEY-ID\"), \"0\" for the beginning or \"now\" for the tail.",
+                reason: "invalid_cursor")
+            }
+            after = c
           }
-          after = c
         }
         let page = try EventLog.list(self.ctx.pool, after: after, limit: p.limit(), workspaceId: p.optionalID("workspaceId"))
-        return ["events": .array(page.events), "nextCursor": .orNull(page.next)]
+        return ["events": .array(page.events), "nextCursor": .string(page.next)]
       },
     ]
   }

@@ -145,26 +145,65 @@ public enum EventLog {
     public var text: String { "\(key)-\(id)" }
   }
 
-  public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String?) {
-    var q: SQL = """
-      SELECT id, feed_key::text AS key_text, type, workspace_id, member_id, data, at FROM events
-      WHERE (feed_key, id) > (\(String(after.key))::xid8, \(after.id)) AND feed_key < pg_snapshot_xmin(pg_current_snapshot())
+  /// A page of the feed after `after`, and the cursor to poll from next —
+  /// never nil: the last event of a full page; once caught up, the tail of
+  /// the whole feed (so a filtered follower does not rescan others' events),
+  /// and never before `after`. Page and tail come from one statement, hence
+  /// one snapshot: nothing between them can be skipped.
+  public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String) {
+    var page: SQL = """
+      SELECT e.id, e.feed_key::text AS key_text, e.type, e.workspace_id, e.member_id, e.data, e.at, false AS tail FROM events e, h
+      WHERE (e.feed_key, e.id) > (\(String(after.key))::xid8, \(after.id)) AND e.feed_key < h.xmin
       """
-    if let workspaceId { q.append(" AND workspace_id = \(workspaceId)::uuid") }
-    q.append(" ORDER BY feed_key, id LIMIT \(limit + 1)")
+    if let workspaceId { page.append(" AND e.workspace_id = \(workspaceId)::uuid") }
+    page.append(" ORDER BY e.feed_key, e.id LIMIT \(limit + 1)")
+    var q: SQL = "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), p AS ("
+    q.append(page)
+    q.append(
+      """
+      ), t AS (
+        SELECT e.id, e.feed_key::text AS key_text, NULL::text AS type, NULL::uuid AS workspace_id, NULL::uuid AS member_id, NULL::jsonb AS data,
+               NULL::timestamptz AS at, true AS tail
+        FROM events e, h WHERE e.feed_key < h.xmin ORDER BY e.feed_key DESC, e.id DESC LIMIT 1
+      )
+      SELECT * FROM p UNION ALL SELECT * FROM t
+      """)
     let rows = try pool.query(q).rows
-    let page = rows.prefix(limit)
-    var last: String?
-    let events: [JSONValue] = try page.map { r in
-      let cursor = "\(try r.string("key_text"))-\(try r.string("id"))"
-      last = cursor
-      return [
-        "cursor": .string(cursor), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),
+    let pageRows = rows.filter { $0["tail"] == "f" }
+    var events: [JSONValue] = []
+    var next = after
+    for r in pageRows.prefix(limit) {
+      let cursor = Cursor(key: UInt64(try r.string("key_text")) ?? 0, id: try r.int("id"))
+      next = cursor
+      events.append([
+        "cursor": .string(cursor.text), "type": .string(try r.string("type")), "workspaceId": .orNull(r["workspace_id"]),
         "memberId": .orNull(r["member_id"]), "at": .orNull(r.time("at")), "data": try r.json("data"),
-      ]
+      ])
     }
-    return (events, rows.count > limit ? last : nil)
+    if pageRows.count <= limit, let t = rows.first(where: { $0["tail"] == "t" }) {
+      let tail = Cursor(key: UInt64(try t.string("key_text")) ?? 0, id: try t.int("id"))
+      if tail > next { next = tail }
+    }
+    return (events, next == .start ? "0" : next.text)
   }
+}
+
+extension EventLog {
+  /// The feed's tail: the cursor after which only events not yet visible can
+  /// come ("now"). Every later event has a key at or above the oldest
+  /// running transaction, which is above this cursor.
+  public static func tail(_ pool: PGPool) throws -> String {
+    guard
+      let r = try pool.query(
+        "SELECT feed_key::text AS key_text, id FROM events WHERE feed_key < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY feed_key DESC, id DESC LIMIT 1"
+      ).first
+    else { return "0" }
+    return Cursor(key: UInt64(try r.string("key_text")) ?? 0, id: try r.int("id")).text
+  }
+}
+
+extension EventLog.Cursor: Comparable {
+  public static func < (a: Self, b: Self) -> Bool { (a.key, a.id) < (b.key, b.id) }
 }
 
 /// The email outbox (N1): a row written in the same transaction as its cause;

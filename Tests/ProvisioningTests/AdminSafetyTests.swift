@@ -95,16 +95,55 @@ import Testing
     f.waitForFeed()
     var cursor: JSONValue = .null
     var cursors: [[UInt64]] = []
-    repeat {
+    var pages = 0
+    while true {
       var p: [String: JSONValue] = ["limit": 2, "workspaceId": .string(w.id)]
       if !cursor.isNull { p["after"] = cursor }
       let page = try f.rpc.call("events.list", .object(p))
-      cursors += (page["events"]?.arrayValue ?? []).compactMap { $0["cursor"]?.stringValue?.split(separator: "-").compactMap { UInt64($0) } }
-      cursor = page["nextCursor"] ?? .null
-    } while !cursor.isNull
+      let events = page["events"]?.arrayValue ?? []
+      cursors += events.compactMap { $0["cursor"]?.stringValue?.split(separator: "-").compactMap { UInt64($0) } }
+      let next = try #require(page["nextCursor"]?.stringValue, "the feed's nextCursor is never null")
+      if events.isEmpty {
+        #expect(next == cursor.stringValue, "caught up: the cursor it was given")
+        break
+      }
+      cursor = .string(next)
+      pages += 1
+    }
+    #expect(pages == 3)
     #expect(cursors.count == 6)
     #expect(cursors == cursors.sorted { $0.lexicographicallyPrecedes($1) })
     #expect(Set(cursors).count == cursors.count)
+  }
+
+  /// A follower that always passes nextCursor back never sees an event twice;
+  /// "now" starts at the tail; a missing 'after' starts at the oldest event.
+  @Test func theFeedIsFollowedWithNextCursorAndNeverReplays() throws {
+    let w = try f.workspace()
+    try f.addMember(w, "a@acme.test")
+    f.waitForFeed()
+    let all = try f.rpc.call("events.list", ["limit": 1000])
+    let first = try #require(all["nextCursor"]?.stringValue)
+    #expect((all["events"]?.arrayValue ?? []).count == 2, "from the oldest kept event")
+    let again = try f.rpc.call("events.list", ["after": .string(first)])
+    #expect(again["events"] == [])
+    #expect(again["nextCursor"] == .string(first), "nothing new: the same cursor, not null")
+    let now = try f.rpc.call("events.list", ["after": "now"])
+    #expect(now["events"] == [])
+    #expect(now["nextCursor"] == .string(first), "the tail")
+    // Another workspace's events move a filtered follower's cursor on without showing them.
+    let other = try f.workspace("Other", owner: "o@other.test")
+    f.waitForFeed()
+    let filtered = try f.rpc.call("events.list", ["after": .string(first), "workspaceId": .string(w.id)])
+    #expect(filtered["events"] == [])
+    let moved = try #require(filtered["nextCursor"]?.stringValue)
+    #expect(moved != first)
+    try f.addMember(w, "b@acme.test")
+    _ = other
+    f.waitForFeed()
+    let next = try f.rpc.call("events.list", ["after": .string(moved), "workspaceId": .string(w.id)])
+    #expect((next["events"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue } == ["member.created"])
+    #expect(try f.rpc.call("events.list", ["after": next["nextCursor"]!])["events"] == [], "no replay")
   }
 
   @Test func everyMutationIsAudited() throws {
