@@ -65,25 +65,102 @@ final class SCIMRouter: Sendable {
 
   func handle(_ r: SCIMRequest) -> SCIMResponse {
     let started = ContinuousClock.now
-    let response = route(r)
+    let requestId = Self.requestId(r.header("X-Request-Id"))
+    let scope = ScopeNote()
+    var response = route(r, scope: scope)
+    response.headers.append(("X-Request-Id", requestId))
     let seconds = (ContinuousClock.now - started).inSeconds
     // The method label is bounded: any other request-line verb counts as "other".
     let method = Self.httpMethods.contains(r.method) ? r.method : "other"
     ctx.host.metrics.increment("roster_scim_requests_total", ["method": method, "status": String(response.status)])
     ctx.host.metrics.observe("roster_scim_request_duration_seconds", [:], seconds)
-    if ctx.logger.isEnabled(.info) {
-      ctx.logger.info("scim", ["method": .string(String(r.method.prefix(20))), "status": .int(Int64(response.status)), "us": .int(Int64(seconds * 1e6))])
-    }
+    if ctx.logger.isEnabled(.info) { log(r, response, requestId: requestId, scope: scope.value, seconds: seconds) }
     return response
   }
 
-  private func route(_ r: SCIMRequest) -> SCIMResponse {
+  /// What an admin fixing an IdP's setup needs from one line: the request
+  /// (path, the filter without its values), whose directory, the outcome
+  /// (status, scimType, detail) and the request id the IdP can quote.
+  func log(_ r: SCIMRequest, _ response: SCIMResponse, requestId: String, scope: DirectoryScope?, seconds: Double) {
+    var fields: [String: JSONValue] = [
+      "request": .string(requestId), "method": .string(String(r.method.prefix(20))), "path": .string(Self.printable(String(r.path.prefix(300)))),
+      "status": .int(Int64(response.status)), "ms": .double((seconds * 1e5).rounded() / 100),
+      "directory": .orNull(scope?.directoryId), "workspace": .orNull(scope?.workspaceId),
+    ]
+    if let filter = r.queryValue("filter") { fields["filter"] = .string(Self.withoutValues(filter)) }
+    for name in ["startIndex", "count", "excludedAttributes", "attributes"] {
+      if let v = r.queryValue(name) { fields[name] = .string(Self.printable(String(v.prefix(200)))) }
+    }
+    if response.status >= 400, let body = response.body {
+      fields["scimType"] = .orNull(body["scimType"]?.stringValue)
+      fields["detail"] = .orNull(body["detail"]?.stringValue.map { String($0.prefix(300)) })
+    }
+    if ctx.logger.isEnabled(.debug), !r.body.isEmpty {
+      fields["body"] = (try? JSONParser.parse(r.body, maxDepth: 32)).map(Self.redacted) ?? .string("(\(r.body.count) bytes, not JSON)")
+    }
+    ctx.logger.log(response.status >= 500 ? .error : response.status >= 400 ? .warning : .info, "scim", fields)
+  }
+
+  /// The IdP's request id when it is a sane token, else one of ours.
+  static func requestId(_ given: String?) -> String {
+    if let given, !given.isEmpty, given.utf8.count <= 100,
+      given.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || "-_.:".utf8.contains($0) })
+    {
+      return given
+    }
+    return "scim-" + Secrets.token(bits: 60)
+  }
+
+  /// A filter with its comparison values replaced (they carry addresses and
+  /// names): `userName eq "…"`.
+  static func withoutValues(_ filter: String) -> String {
+    var out = ""
+    var inString = false
+    var escaped = false
+    for ch in filter.prefix(500) {
+      if inString {
+        if escaped { escaped = false } else if ch == "\\" { escaped = true } else if ch == "\"" { inString = false; out += "…\"" }
+        continue
+      }
+      if ch == "\"" { inString = true; out.append(ch); continue }
+      out.append(ch)
+    }
+    if inString { out += "…" }
+    return printable(out)
+  }
+
+  static func printable(_ s: String) -> String {
+    String(String.UnicodeScalarView(s.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }))
+  }
+
+  /// A SCIM body for the debug log: passwords and anything named like a secret removed.
+  static func redacted(_ v: JSONValue) -> JSONValue {
+    switch v {
+    case .object(let o):
+      var out: [String: JSONValue] = [:]
+      for (k, x) in o {
+        let key = k.lowercased()
+        out[k] = key.contains("password") || key.contains("secret") || key.contains("token") ? .string("(removed)") : redacted(x)
+      }
+      return .object(out)
+    case .array(let a): return .array(a.map(redacted))
+    default: return v
+    }
+  }
+
+  /// Which directory a request's token opened, for its log line.
+  final class ScopeNote: @unchecked Sendable {
+    var value: DirectoryScope?
+  }
+
+  private func route(_ r: SCIMRequest, scope note: ScopeNote) -> SCIMResponse {
     var path = r.path
     if path.lowercased().hasPrefix(Self.basePath) { path = String(path.dropFirst(Self.basePath.count)) }
     while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
     let parts = path.split(separator: "/").map(String.init)
     do {
       let scope = try authenticate(r)
+      note.value = scope
       guard let head = parts.first else { throw SCIMError.notFound("No resource at '\(r.path.prefix(200))'.") }
       switch head.lowercased() {
       case "serviceproviderconfig":
@@ -134,7 +211,7 @@ final class SCIMRouter: Sendable {
     } catch let e as PGError where e.kind == .noRow {
       return .error(SCIMError(409, nil, "The resource was changed by another request at the same moment; read it again and retry."))
     } catch {
-      var fields: [String: JSONValue] = ["error": .string(String(describing: error))]
+      var fields: [String: JSONValue] = ["error": .string(String(describing: error)), "path": .string(Self.printable(String(r.path.prefix(300))))]
       if ctx.logger.isEnabled(.debug) { fields["debug"] = .string(String(reflecting: error)) }
       ctx.logger.error("scim request failed", fields)
       return .error(SCIMError(500, nil, "Internal error; the server log has details."))

@@ -1,0 +1,52 @@
+import Foundation
+import JSON
+import JSONRPC
+import Postgres
+import RosterTestSupport
+import Testing
+
+/// What integrators and operators meet first: logs that explain a SCIM
+/// request, finding workspaces, messages for people.
+@Suite(.serialized) final class IntegratorTests {
+  /// An admin fixing an Okta setup reads one line per SCIM request: path,
+  /// the filter without its values, directory and workspace, status,
+  /// scimType, the IdP's request id and the duration; at debug the body,
+  /// with secrets removed.
+  @Test func scimRequestsAreExplainedInTheLog() throws {
+    let db = try TestPostgres.shared.freshDatabase()
+    let dir = try TestFiles.makeTempDirectory(prefix: "roster-log")
+    let logFile = dir + "/provisioning.log"
+    let p = try RunningProcess("provisioning", database: db, environment: ["ROSTER_LOG_LEVEL": "debug", "ROSTER_LOG_FORMAT": "json"], logFile: logFile)
+    defer { p.stop() }
+    let rpc = try p.client()
+    let w = try rpc.call("workspace.create", ["name": "Acme", "plan": "enterprise", "owner": ["email": "owner@acme.test"]])
+    let wid = w["workspaceId"]!.stringValue!
+    let d = try rpc.call("directory.enable", ["workspaceId": .string(wid), "actor": ["memberId": w["ownerMemberId"]!]])
+    let http = try TestHTTP(socket: p.runDir + "/scim.sock", token: d["bearerToken"]!.stringValue!)
+    let lookup = try http.request("GET", "/scim/v2/Users?filter=" + TestBrowser.enc("userName eq \"jane.private@acme.test\"") + "&startIndex=1&count=10",
+      headers: [("X-Request-Id", "okta-req-42")])
+    #expect(lookup.status == 200)
+    #expect(lookup.header("X-Request-Id") == "okta-req-42", "the IdP's request id is echoed")
+    let bad = try http.request("POST", "/scim/v2/Users", json: ["schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "password": "hunter2-secret", "active": true])
+    #expect(bad.status == 400)
+    let ours = try #require(bad.header("X-Request-Id"))
+    #expect(ours.hasPrefix("scim-"), "one is made when the IdP sends none")
+    let lines = ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
+    let first = try #require(lines.first { $0["request"] == "okta-req-42" }, "\(lines)")
+    #expect(first["path"] == "/scim/v2/Users")
+    #expect(first["filter"] == "userName eq \"…\"", "no value from the filter")
+    #expect(first["status"] == 200)
+    #expect(first["workspace"] == .string(wid))
+    #expect(first["directory"] == d["directoryId"])
+    #expect(first["ms"]?.doubleValue != nil || first["ms"]?.intValue != nil)
+    let second = try #require(lines.first { $0["request"] == .string(ours) })
+    #expect(second["status"] == 400)
+    #expect(second["scimType"] == "invalidValue" || second["scimType"] == "invalidSyntax", "\(second)")
+    #expect(second["detail"]?.stringValue?.contains("userName") == true)
+    #expect(second["body"]?["password"] == "(removed)", "debug: the body, without secrets")
+    let text = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+    #expect(!text.contains("jane.private"))
+    #expect(!text.contains("hunter2"))
+    #expect(!text.contains(d["bearerToken"]!.stringValue!))
+  }
+}
