@@ -16,6 +16,8 @@ public final class DeprovisioningService: Sendable {
     public var workerThreads = 2
     public var pollSeconds: Double = 2
     public var rescueAfterSeconds: Double = 5
+    /// A transient failure's first retry delay; doubles per attempt, capped at 5 minutes.
+    public var retryBaseSeconds: Double = 2
     public init() {}
   }
 
@@ -25,6 +27,7 @@ public final class DeprovisioningService: Sendable {
     let runner = JobRunner(ctx: ctx)
     worker = JobWorker(
       ctx: ctx, threads: options.workerThreads, pollSeconds: options.pollSeconds, rescueAfterSeconds: options.rescueAfterSeconds,
+      retryBaseSeconds: options.retryBaseSeconds,
       run: { tx, job in try runner.run(tx, job) })
   }
 
@@ -182,19 +185,24 @@ public final class DeprovisioningService: Sendable {
         }
         return try JobRow(r).json
       },
-      MethodSpec("job.retry", summary: "Runs a failed job again now.", params: [ParamSpec("jobId", .uuid), .actor], result: "Job") { p, c in
+      MethodSpec(
+        "job.retry", summary: "Runs a failed job again now (attempts start over), or a queued one waiting out its back-off now.",
+        params: [ParamSpec("jobId", .uuid), .actor], result: "Job"
+      ) { p, c in
         try self.ctx.pool.transaction { tx in
           guard let job = try tx.one(JobRow.select + " WHERE id = \(try p.id("jobId"))::uuid FOR UPDATE").map(JobRow.init) else {
             throw RPCError.notFound("Job", reason: "job_not_found")
           }
           let actor = try self.ctx.resolveActor(p, workspaceId: job.workspaceId, context: c, tx: tx)
-          guard job.status == "failed" else {
-            throw RPCError.conflict("job_not_failed", "Only a failed job can be retried; this one is \(job.status).")
+          guard job.status == "failed" || job.status == "queued" else {
+            throw RPCError.conflict("job_not_failed", "Only a failed or waiting job can be retried; this one is \(job.status).")
           }
           do {
+            // A failed job starts its attempts over; a waiting one keeps them.
             try tx.query(
               """
-              UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), last_error = NULL, updated_at = now() WHERE id = \(job.id)::uuid
+              UPDATE jobs SET status = 'queued', attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, run_at = now(), updated_at = now()
+              WHERE id = \(job.id)::uuid
               """)
           } catch let e as PGError where e.isUniqueViolation {
             throw RPCError.conflict("job_active", "Another job for the same member is already queued or running.")

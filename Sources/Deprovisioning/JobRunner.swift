@@ -138,7 +138,7 @@ struct JobRunner: Sendable {
     }
     guard let toMember = try MemberRow.load(tx, workspaceId: toWs, memberId: to, forUpdate: true), toMember.status == "active",
       let fromMember = try MemberRow.load(tx, workspaceId: fromWs, memberId: from, forUpdate: true), fromMember.status == "active"
-    else { throw JobError("the user is no longer an active member of both workspaces") }
+    else { throw JobError("the user is no longer an active member of both workspaces; reactivate them in both, then job.retry") }
     // Nothing to move (a repeated request): no empty folder.
     guard try tx.one("SELECT 1 FROM content WHERE owner_member_id = \(from)::uuid AND workspace_id = \(fromWs)::uuid LIMIT 1") != nil else {
       return ["moved": 0, "folderId": .null]

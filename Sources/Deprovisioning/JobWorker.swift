@@ -66,17 +66,19 @@ final class JobWorker: Sendable {
   /// A claimed job whose worker vanished (its row no longer locked) is
   /// queued again after this long.
   let rescueAfterSeconds: Double
+  let retryBaseSeconds: Double
   let run: @Sendable (PGTransaction, JobRow) throws -> JSONValue
   let loop: WorkerLoop
 
   init(
-    ctx: ServiceContext, threads: Int, pollSeconds: Double, rescueAfterSeconds: Double,
+    ctx: ServiceContext, threads: Int, pollSeconds: Double, rescueAfterSeconds: Double, retryBaseSeconds: Double,
     run: @escaping @Sendable (PGTransaction, JobRow) throws -> JSONValue
   ) {
     self.ctx = ctx
     workerId = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8))"
     self.pollSeconds = pollSeconds
     self.rescueAfterSeconds = rescueAfterSeconds
+    self.retryBaseSeconds = retryBaseSeconds
     self.run = run
     loop = WorkerLoop(
       name: "job-worker", threads: threads, pollSeconds: pollSeconds, channel: Jobs.channel, config: ctx.host.pgConfig, logger: ctx.logger)
@@ -138,6 +140,7 @@ final class JobWorker: Sendable {
         // Ours only if nobody re-queued and re-claimed it meanwhile.
         guard try tx.one("SELECT 1 FROM jobs WHERE id = \(job.id)::uuid AND status = 'running' AND locked_by = \(workerId) FOR UPDATE") != nil
         else { return ["skipped": "claimed by another worker"] }
+        PausePoints.here("job.run", key: job.memberId ?? job.id)
         let result = try run(tx, job)
         try tx.query(
           """
@@ -151,9 +154,13 @@ final class JobWorker: Sendable {
       ctx.logger.info("job done", ["jobId": .string(job.id), "kind": .string(job.kind), "ms": .int(Int64(ms)), "result": result])
     } catch {
       let message = Self.describe(error)
-      let failed = job.attempts >= job.maxAttempts
+      // A job that cannot act on its configuration fails at once (its
+      // lastError says what to change; job.retry after the fix); anything
+      // else (the database went away, a deadlock) is retried with back-off.
+      let permanent = (error as? JobError)?.permanent ?? false
+      let failed = permanent || job.attempts >= job.maxAttempts
       // Exponential back-off with jitter: 2 s, 4 s, 8 s, … capped at 5 minutes.
-      let delay = min(300.0, pow(2, Double(job.attempts))) * Double.random(in: 0.8...1.2)
+      let delay = min(300.0, retryBaseSeconds * pow(2, Double(job.attempts - 1))) * Double.random(in: 0.8...1.2)
       try ctx.pool.transaction { tx in
         try tx.query(
           """
@@ -164,7 +171,11 @@ final class JobWorker: Sendable {
       }
       ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": failed ? "failed" : "retry"])
       ctx.logger.warning(
-        "job failed", ["jobId": .string(job.id), "kind": .string(job.kind), "attempt": .int(job.attempts), "error": .string(message), "final": .bool(failed)])
+        "job failed",
+        [
+          "jobId": .string(job.id), "kind": .string(job.kind), "attempt": .int(job.attempts), "error": .string(message), "final": .bool(failed),
+          "permanent": .bool(permanent), "retryInSeconds": failed ? .null : .int(Int64(delay)),
+        ])
     }
     return true
   }
@@ -176,8 +187,14 @@ final class JobWorker: Sendable {
   }
 }
 
-/// A failure a job reports in its `lastError` (visible over RPC).
+/// A failure a job reports in its `lastError` (visible over RPC). Permanent
+/// ones are about what the job was asked to do — retrying cannot help until
+/// someone changes it.
 struct JobError: Error {
   let message: String
-  init(_ m: String) { message = m }
+  let permanent: Bool
+  init(_ m: String, permanent: Bool = true) {
+    message = m
+    self.permanent = permanent
+  }
 }

@@ -3,8 +3,10 @@ import JSON
 import JSONRPC
 import Postgres
 import RosterApp
+import RosterStore
 import RosterTestSupport
 import SCIM
+import Synchronization
 import Testing
 
 /// R1–R6 over the provisioning and deprovisioning sockets, with the real
@@ -19,6 +21,8 @@ import Testing
     var o = Services.Options()
     // A long fallback poll: jobs finishing quickly proves the NOTIFY wake-up works.
     o.deprovisioning.pollSeconds = 60
+    // A long back-off: a retried job finishing quickly proves job.retry runs it at once.
+    o.deprovisioning.retryBaseSeconds = 600
     d = try RunningProcess("deprovisioning", database: f.database, options: o)
     jobs = try d.client()
   }
@@ -160,7 +164,7 @@ import Testing
     #expect(try waitForJob(job["jobId"]!.stringValue!)["status"] == "done")
   }
 
-  @Test func r5JobsFailVisiblyAndCanBeRetried() throws {
+  @Test func r5AJobThatCannotActOnItsConfigurationFailsAtOnceAndRunsWhenRetried() throws {
     let w = try f.workspace(owner: "owner@acme.test")
     let target = try f.addMember(w, "target@acme.test", role: "creator")["memberId"]!.stringValue!
     let jane = try f.addMember(w, "jane@acme.test")["memberId"]!.stringValue!
@@ -172,27 +176,54 @@ import Testing
     try f.pool.query("UPDATE members SET status = 'deactivated' WHERE id = \(target)::uuid")
     let job = try jobs.call("deprovision.member", ["workspaceId": .string(w.id), "memberId": .string(jane), "actor": f.admin(w)])
     let jobId = job["jobId"]!.stringValue!
-    // The first attempt fails and the job waits for its retry, with the error visible…
-    var first: JSONValue = .null
-    #expect(TestProcess.waitUntil(timeout: 15) {
-      first = (try? self.jobs.call("job.get", ["jobId": .string(jobId)])) ?? .null
-      return first["lastError"]?.stringValue != nil
-    })
-    #expect(first["status"] == "queued")
-    #expect(first["attempts"] == 1)
-    // …and when its attempts run out it is failed for good.
-    try f.pool.query("UPDATE jobs SET max_attempts = 2 WHERE id = \(jobId)::uuid")
+    // A permanent failure: failed after one attempt, saying what to change.
     let failed = try waitForJob(jobId)
     #expect(failed["status"] == "failed")
-    #expect(failed["lastError"]?.stringValue?.contains("transfer target") == true)
+    #expect(failed["attempts"] == 1, "no pointless retries")
+    #expect(failed["lastError"]?.stringValue?.contains("choose a new target with deprovision.configure, then job.retry") == true)
     #expect(try jobs.call("job.list", ["status": "failed", "workspaceId": .string(w.id)])["jobs"]?.arrayValue?.count == 1)
     #expect(try jobs.call("content.list", ["workspaceId": .string(w.id), "ownerMemberId": .string(jane)])["content"]?.arrayValue?.count == 1, "nothing moved")
     try f.pool.query("UPDATE members SET status = 'active' WHERE id = \(target)::uuid")
     let retried = try jobs.call("job.retry", ["jobId": job["jobId"]!, "actor": f.admin(w)])
     #expect(retried["status"] == "queued")
-    #expect(try waitForJob(job["jobId"]!.stringValue!)["status"] == "done")
+    #expect(try waitForJob(jobId, timeout: 10)["status"] == "done", "runs at once after the fix")
     #expect(try jobs.error("job.retry", ["jobId": job["jobId"]!, "actor": f.admin(w)])?.reason == "job_not_failed")
     #expect(try jobs.error("job.get", ["jobId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"])?.code == -32001)
+  }
+
+  /// A transient failure (here the job's database connection is cut in the
+  /// middle of it) is retried with back-off; job.retry cuts the wait short.
+  @Test func r5ATransientFailureIsRetriedWithBackOffAndJobRetryRunsItNow() throws {
+    let w = try f.workspace(owner: "owner@acme.test")
+    let jane = try f.addMember(w, "jane@acme.test")["memberId"]!.stringValue!
+    let killer = PGPool(config: PGConfig(conninfo: f.database), size: 1)
+    defer { killer.closeAll() }
+    // The connection is cut on every attempt the pool makes (it retries a
+    // transaction on a lost connection a few times), so the job sees the outage.
+    let cuts = Mutex(0)
+    PausePoints.arm("job.run", key: jane) {
+      if cuts.withLock({ $0 += 1; return $0 }) >= 5 { PausePoints.disarm("job.run", key: jane) }
+      _ = try? killer.query(
+        """
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'idle in transaction'
+        """)
+    }
+    let job = try jobs.call("deprovision.member", ["workspaceId": .string(w.id), "memberId": .string(jane), "actor": f.admin(w)])
+    let jobId = job["jobId"]!.stringValue!
+    var waiting: JSONValue = .null
+    #expect(TestProcess.waitUntil(timeout: 15) {
+      waiting = (try? self.jobs.call("job.get", ["jobId": .string(jobId)])) ?? .null
+      return waiting["lastError"]?.stringValue != nil
+    })
+    #expect(waiting["status"] == "queued", "transient: waiting for its retry")
+    #expect(waiting["attempts"] == 1)
+    #expect(waiting["lastError"]?.stringValue?.contains("database") == true, "\(waiting)")
+    // The back-off here is 10 minutes; job.retry runs it now.
+    #expect(try jobs.call("job.retry", ["jobId": .string(jobId), "actor": f.admin(w)])["attempts"] == 1)
+    let done = try waitForJob(jobId, timeout: 10)
+    #expect(done["status"] == "done")
+    #expect(done["attempts"] == 2)
   }
 
   @Test func badInputIsRefusedWithoutPartialState() throws {
