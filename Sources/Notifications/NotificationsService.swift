@@ -199,7 +199,7 @@ public final class NotificationsService: Sendable {
       },
       MethodSpec(
         "notification.list", summary: "Emails, newest first.",
-        params: [.optional("status", .enumeration(["pending", "sent", "failed"])), .optional("workspaceId", .uuid), .optional("template", .enumeration(Templates.names)), .limit],
+        params: [.optional("status", .enumeration(["pending", "sent", "failed", "cancelled"])), .optional("workspaceId", .uuid), .optional("template", .enumeration(Templates.names)), .limit],
         result: "{notifications}"
       ) { p, _ in
         var q = NotificationRow.select + " WHERE true"
@@ -231,6 +231,29 @@ public final class NotificationsService: Sendable {
             "UPDATE notifications SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(n.id)::uuid")
           try tx.query("SELECT pg_notify('roster_outbox', \(n.id))")
           try AuditLog.record(tx, workspaceId: n.workspaceId, actor: actor, action: "notification.retry", targetType: "notification", targetId: n.id)
+          return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(n.id)::uuid", "the email")).json
+        }
+      },
+      MethodSpec(
+        "notification.cancel",
+        summary:
+          "Closes a failed email for good (operators): it is never sent and no longer counts in roster_outbox_failed. For an address that will not work.",
+        params: [ParamSpec("id", .uuid), .actor], result: "Notification"
+      ) { p, c in
+        try self.ctx.pool.transaction { tx in
+          guard let n = try tx.one(NotificationRow.select + " WHERE id = \(try p.id("id"))::uuid FOR UPDATE").map(NotificationRow.init) else {
+            throw RPCError.notFound("Notification", reason: "notification_not_found")
+          }
+          let actor = try self.ctx.resolveActor(p, workspaceId: nil, context: c, tx: tx)
+          guard n.status == "failed" else {
+            throw RPCError.conflict(
+              "notification_not_failed",
+              "Only a failed email can be cancelled; this one is \(n.status)\(n.status == "pending" ? " and will be delivered" : "").")
+          }
+          try tx.query("UPDATE notifications SET status = 'cancelled', updated_at = now() WHERE id = \(n.id)::uuid")
+          try AuditLog.record(
+            tx, workspaceId: n.workspaceId, actor: actor, action: "notification.cancel", targetType: "notification", targetId: n.id,
+            before: ["status": "failed", "lastError": .orNull(n.lastError)])
           return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(n.id)::uuid", "the email")).json
         }
       },

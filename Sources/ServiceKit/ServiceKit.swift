@@ -150,18 +150,31 @@ extension ServiceContext {
       guard let w = try WorkspaceRow.load(tx, e.workspaceId),
         let target = try MemberRow.load(tx, workspaceId: e.workspaceId, memberId: e.memberId, includeDeleted: true)
       else { return }
-      for admin in try TargetProtection.admins(tx, workspaceId: e.workspaceId) {
-        try enqueueMail(
-          tx, template: "transfer_target_conflict", to: admin.email,
-          data: [
-            "workspaceName": .string(w.name), "adminName": .string(admin.name), "targetEmail": .string(target.email),
-            "targetName": .string(target.name), "attempt": .string(e.attempt.rawValue),
-            "settingsUrl": .string(config.publicURL + "/settings/deprovisioning"),
-          ], workspaceId: w.id)
+      // At most one round of emails per workspace and target an hour: an IdP
+      // retrying a refused deactivation must not flood the admins. Every
+      // attempt is still audited. The advisory lock makes two concurrent
+      // attempts agree on which one emails.
+      try tx.query("SELECT pg_advisory_xact_lock(hashtextextended('transfer_target_conflict:' || \(w.id) || ':' || \(target.id), 0))")
+      let recent =
+        try tx.one(
+          """
+          SELECT 1 FROM notifications WHERE workspace_id = \(w.id)::uuid AND template = 'transfer_target_conflict'
+            AND data->>'targetMemberId' = \(target.id) AND created_at > now() - interval '1 hour' LIMIT 1
+          """) != nil
+      if !recent {
+        for admin in try TargetProtection.admins(tx, workspaceId: e.workspaceId) {
+          try enqueueMail(
+            tx, template: "transfer_target_conflict", to: admin.email,
+            data: [
+              "workspaceName": .string(w.name), "adminName": .string(admin.name), "targetEmail": .string(target.email),
+              "targetName": .string(target.name), "targetMemberId": .string(target.id), "attempt": .string(e.attempt.rawValue),
+              "settingsUrl": .string(config.publicURL + "/settings/deprovisioning"),
+            ], workspaceId: w.id)
+        }
       }
       try AuditLog.record(
         tx, workspaceId: w.id, actor: .system("policy"), action: "deprovision.target_protected", targetType: "member",
-        targetId: e.memberId, after: ["attempt": .string(e.attempt.rawValue)])
+        targetId: e.memberId, after: ["attempt": .string(e.attempt.rawValue), "adminsEmailed": .bool(!recent)])
     }
   }
 }

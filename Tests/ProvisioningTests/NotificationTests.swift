@@ -133,6 +133,7 @@ import Testing
     let id = try enqueue("deprovision_summary", to: "fail@acme.test", Self.summary)
     let failed = waitFor(id, status: "failed")
     #expect(failed["status"] == "failed")
+    #expect(failed["attempts"] == 1, "a permanent refusal is not retried")
     #expect(failed["lastError"]?.stringValue?.contains("550 5.1.1 No such user here") == true)
     #expect(try rpc.call("notification.list", ["status": "failed"])["notifications"]?.arrayValue?.count == 1)
     // The operator fixes the mailbox, then retries: same Message-ID.
@@ -143,6 +144,30 @@ import Testing
     #expect(sent["status"] == "sent")
     #expect(smtp.messages().first?.contains("Message-ID: \(failed["messageId"]!.stringValue!)") == true)
     #expect(try rpc.error("notification.retry", ["id": .string(id), "actor": ["ops": "alice"]])?.reason == "notification_not_failed")
+  }
+
+  /// An address that will never work: the operator closes the failed email
+  /// so the failed-outbox alert clears. Pending or sent ones cannot be
+  /// cancelled; only operators may.
+  @Test func n1AFailedEmailIsCancelledByAnOperator() throws {
+    try smtp.setRules(["gone@acme.test": "550 5.1.1 No such user here"])
+    let id = try enqueue("deprovision_summary", to: "gone@acme.test", Self.summary)
+    #expect(waitFor(id, status: "failed")["status"] == "failed")
+    func failedGauge() throws -> String? {
+      try rpc.call("system.metrics")["text"]?.stringValue?.split(separator: "\n").first { $0.hasPrefix("roster_outbox_failed ") }.map(String.init)
+    }
+    #expect(try failedGauge() == "roster_outbox_failed 1")
+    #expect(try rpc.error("notification.cancel", ["id": .string(id), "actor": ["memberId": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"]])?.reason == "ops_required")
+    let cancelled = try rpc.call("notification.cancel", ["id": .string(id), "actor": ["ops": "alice"]])
+    #expect(cancelled["status"] == "cancelled")
+    #expect(try failedGauge() == "roster_outbox_failed 0")
+    #expect(try rpc.error("notification.cancel", ["id": .string(id), "actor": ["ops": "alice"]])?.reason == "notification_not_failed")
+    #expect(try rpc.error("notification.retry", ["id": .string(id), "actor": ["ops": "alice"]])?.reason == "notification_not_failed")
+    #expect(try rpc.call("notification.list", ["status": "cancelled"])["notifications"]?.arrayValue?.count == 1)
+    #expect(try pool.query("SELECT 1 FROM audit_log WHERE action = 'notification.cancel'").count == 1)
+    try smtp.setRules(["slow@acme.test": ["451 4.3.0 later", "451 4.3.0 later", "451 4.3.0 later"]])
+    let pending = try enqueue("deprovision_summary", to: "slow@acme.test", Self.summary)
+    #expect(try rpc.error("notification.cancel", ["id": .string(pending), "actor": ["ops": "alice"]])?.message.contains("will be delivered") == true)
   }
 
   @Test func secretsAreNeverShownAndScrubbedAfterSending() throws {

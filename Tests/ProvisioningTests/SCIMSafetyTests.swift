@@ -117,8 +117,13 @@ import Testing
     #expect(demote.status == 409)
     #expect(try s.member(target)["role"] == "creator")
     #expect(try s.http.request("DELETE", "/scim/v2/Users/\(target)").status == 409)
-    // Every admin is emailed once per refused attempt.
-    #expect(try f.outbox("transfer_target_conflict").count == 3)
+    // The admin is emailed once for the three refused attempts (an hour's
+    // throttle per workspace and target); each attempt is audited.
+    for _ in 0..<2 { #expect(try s.patch("/scim/v2/Users/\(target)", [["op": "replace", "value": ["active": false]]]).status == 409) }
+    #expect(try f.outbox("transfer_target_conflict").count == 1)
+    let audited = try f.pool.query("SELECT after FROM audit_log WHERE action = 'deprovision.target_protected' ORDER BY id").rows
+    #expect(audited.count == 5)
+    #expect(audited.compactMap { try? $0.json("after")["adminsEmailed"] } == [true, false, false, false, false])
     // After the target changes, the retried deactivation succeeds.
     try f.pool.query("UPDATE workspaces SET deprovision_target_member_id = \(s.w.owner)::uuid WHERE id = \(s.w.id)::uuid")
     #expect(try s.patch("/scim/v2/Users/\(target)", [["op": "replace", "value": ["active": false]]]).status == 200)
