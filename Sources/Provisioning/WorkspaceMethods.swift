@@ -19,6 +19,14 @@ extension ProvisioningService {
           ParamSpec("owner", .object([ParamSpec("email", .email), .optional("name", .string(maxLength: 200))])),
         ], result: "Workspace"
       ) { p, _ in try self.createWorkspace(p) },
+      MethodSpec(
+        "workspace.find",
+        summary:
+          "Finds workspaces (operators): by name (case-insensitive, part of it), by domain (verified or pending), or by a member's email. Give exactly one.",
+        params: [
+          .optional("name", .string(maxLength: 200)), .optional("domain", .string(maxLength: 300)), .optional("memberEmail", .email), .limit,
+        ], result: "{workspaces}"
+      ) { p, c in try self.findWorkspaces(p, c) },
       MethodSpec("workspace.get", summary: "A workspace with its SSO and deprovisioning settings.", params: [.workspaceId], result: "Workspace") {
         p, _ in
         try self.ctx.pool.transaction { tx in
@@ -80,3 +88,64 @@ extension ProvisioningService {
     }
   }
 }
+
+extension ProvisioningService {
+  /// workspace.find: what an operator has (a name someone said, a domain, an
+  /// address) to the workspace ids every other method takes.
+  func findWorkspaces(_ p: Params, _ c: CallContext) throws -> JSONValue {
+    guard let uid = c.peerUID, ctx.config.opsUIDs.contains(uid) else {
+      throw RPCError.forbidden(
+        "ops_not_permitted", "workspace.find is for operators: call it from a uid listed in ROSTER_OPS_UIDS.")
+    }
+    let given = ["name", "domain", "memberEmail"].filter { p[$0] != nil }
+    guard given.count == 1 else {
+      throw RPCError.invalidParams("Give exactly one of 'name', 'domain' and 'memberEmail'.", reason: "one_criterion")
+    }
+    let limit = p.limit(default: 50)
+    let base: SQL = """
+      SELECT w.id, w.name, w.plan, w.owner_member_id, w.created_at, w.sso_configured_at IS NOT NULL AS sso,
+             (SELECT count(*) FROM members m WHERE m.workspace_id = w.id AND m.status = 'active') AS active_members
+      """
+    var q: SQL
+    if let name = p.optionalString("name") {
+      let trimmed = name.trimmingCharacters(in: .whitespaces)
+      guard !trimmed.isEmpty else { throw RPCError.invalidParam("name", "'name' must not be empty.") }
+      // LIKE's wildcards in the input are matched literally.
+      let pattern = "%" + trimmed.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+        .replacingOccurrences(of: "_", with: "\\_") + "%"
+      q = base + " FROM workspaces w WHERE lower(w.name) LIKE \(pattern) ORDER BY w.name, w.id LIMIT \(limit)"
+    } else if let raw = p.optionalString("domain") {
+      let domain: String
+      do { domain = try DomainName.normalize(raw) } catch { throw RPCError.invalidParam("domain", error.message, reason: error.reason) }
+      q = base + """
+        , d.status AS domain_status FROM workspaces w JOIN domains d ON d.workspace_id = w.id
+        WHERE d.domain = \(domain) AND d.status IN ('verified', 'pending') ORDER BY d.status DESC, w.name LIMIT \(limit)
+        """
+    } else {
+      let email = try p.string("memberEmail")
+      guard let key = EmailAddress.key(email) else { throw RPCError.invalidParam("memberEmail", "'memberEmail' is not a valid address.") }
+      q = base + """
+        , m.id AS member_id, m.role AS member_role, m.status AS member_status
+        FROM users u JOIN members m ON m.user_id = u.id AND m.status <> 'deleted' JOIN workspaces w ON w.id = m.workspace_id
+        WHERE u.email_key = \(key) ORDER BY w.name, w.id LIMIT \(limit)
+        """
+    }
+    let rows = try ctx.pool.query(q).rows
+    return [
+      "workspaces": .array(
+        try rows.map { r in
+          var o: [String: JSONValue] = [
+            "workspaceId": .string(try r.string("id")), "name": .string(try r.string("name")), "plan": .string(try r.string("plan")),
+            "ownerMemberId": .orNull(r["owner_member_id"]), "createdAt": .orNull(r.time("created_at")), "ssoConfigured": .bool(try r.bool("sso")),
+            "activeMembers": .int(try r.int("active_members")),
+          ]
+          if let status = r["domain_status"] { o["domainStatus"] = .string(status) }
+          if let mid = r["member_id"] {
+            o["member"] = ["memberId": .string(mid), "role": .orNull(r["member_role"]), "status": .orNull(r["member_status"])]
+          }
+                    return .object(o)
+        })
+    ]
+  }
+}
+

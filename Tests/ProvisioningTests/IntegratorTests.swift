@@ -49,4 +49,31 @@ import Testing
     #expect(!text.contains("hunter2"))
     #expect(!text.contains(d["bearerToken"]!.stringValue!))
   }
+
+  /// An operator goes from what they were told to the ids every method takes.
+  @Test func workspaceFindByNameDomainOrMemberEmail() throws {
+    let f = try ProvisioningFixture()
+    let acme = try f.workspace("Acme Corp", owner: "owner@acme.test")
+    let other = try f.workspace("Acme_Labs 100%", owner: "boss@labs.test")
+    _ = try f.workspace("Globex", owner: "g@globex.test")
+    try f.verifyDomain(acme, "acme.test")
+    try f.addMember(other, "owner@acme.test")
+    func find(_ p: [String: JSONValue]) throws -> [String] {
+      (try f.rpc.call("workspace.find", .object(p))["workspaces"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+    }
+    #expect(try find(["name": "acme"]) == ["Acme Corp", "Acme_Labs 100%"])
+    #expect(try find(["name": "ACME_"]) == ["Acme_Labs 100%"], "wildcards in the input are literal")
+    #expect(try find(["name": "100%"]) == ["Acme_Labs 100%"])
+    #expect(try find(["domain": "ACME.test."]) == ["Acme Corp"])
+    #expect(try find(["memberEmail": "Owner@ACME.test"]) == ["Acme Corp", "Acme_Labs 100%"])
+    let byEmail = try f.rpc.call("workspace.find", ["memberEmail": "owner@acme.test"])["workspaces"]?.arrayValue?.first
+    #expect(byEmail?["workspaceId"] == .string(acme.id))
+    #expect(byEmail?["member"]?["role"] == "admin")
+    #expect(try f.rpc.error("workspace.find", [:])?.reason == "one_criterion")
+    #expect(try f.rpc.error("workspace.find", ["name": "a", "domain": "acme.test"])?.reason == "one_criterion")
+    #expect(try f.rpc.error("workspace.find", ["domain": "not a domain"])?.data?["param"] == "domain")
+    // Only from an operator's uid.
+    let app = try ProvisioningFixture(environment: ["ROSTER_OPS_UIDS": "54321"])
+    #expect(try app.rpc.error("workspace.find", ["name": "acme"])?.reason == "ops_not_permitted")
+  }
 }
