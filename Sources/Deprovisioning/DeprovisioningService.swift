@@ -300,7 +300,7 @@ public final class DeprovisioningService: Sendable {
       MethodSpec(
         "content.moveToWorkspace",
         summary:
-          "A captured user moves everything they own in their own Starter/Business workspace into a folder of their library in the Enterprise workspace (R6).",
+          "A captured user moves everything they own in their own Starter/Business workspace into a folder of their library in the Enterprise workspace.",
         params: [ParamSpec("userId", .uuid), ParamSpec("fromWorkspaceId", .uuid), ParamSpec("toWorkspaceId", .uuid)], result: "Job"
       ) { p, _ in try self.moveToWorkspace(p) },
     ]

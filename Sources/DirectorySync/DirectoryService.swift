@@ -99,7 +99,7 @@ public final class DirectoryService: Sendable {
         try self.listGroups(p)
       },
       MethodSpec(
-        "group.mapRole", summary: "Maps a group to a role with a priority (1 is highest) or removes the mapping (role null); roles are recomputed at once (C5).",
+        "group.mapRole", summary: "Maps a group to a role with a priority (1 is highest) or removes the mapping (role null); roles are recomputed at once.",
         params: [
           .workspaceId, ParamSpec("groupId", .uuid), ParamSpec("role", .nullable(.enumeration(["admin", "creator", "viewer"]))),
           .optional("priority", .integer(min: 1, max: 1_000_000)), .actor,

@@ -242,7 +242,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
         WITH w AS (
           SELECT id, sso_default_role FROM workspaces WHERE id = \(scope.workspaceId)::uuid
         ), u AS (
-          -- C8: an existing person is only linked; the no-op update returns their id.
+          -- A person who already exists is only linked; the no-op update returns their id.
           INSERT INTO users (email, email_key, name) VALUES (\(email), \(Users.key(email)), \(displayName ?? ""))
           ON CONFLICT (email_key) DO UPDATE SET email = users.email
           RETURNING id

@@ -14,17 +14,17 @@ extension ProvisioningService {
       MethodSpec(
         "domain.add",
         summary:
-          "Starts verifying a domain by DNS TXT record or by email (D1–D4, D6); reports the members outside the workspace's domains.",
+          "Starts verifying a domain by DNS TXT record or by email (Enterprise only; public mail domains refused); reports the members outside the workspace's domains.",
         params: [
           .workspaceId, ParamSpec("domain", .string(maxLength: 300)), ParamSpec("method", .enumeration(["dns", "email"])),
           .optional("email", .email, "the inbox at the domain that receives the link (method email)"), .actor,
         ], result: "Domain with dnsRecord or email, and outsideDomainMembers"
       ) { p, c in try self.addDomain(p, c) },
-      MethodSpec("domain.check", summary: "Looks the TXT record up now (D3).", params: domainParams, result: "Domain") { p, _ in
+      MethodSpec("domain.check", summary: "Looks the TXT record up now.", params: domainParams, result: "Domain") { p, _ in
         try self.checkDomain(p)
       },
       MethodSpec(
-        "domain.confirm", summary: "Verifies a domain from the link in the verification email (single use, D4).",
+        "domain.confirm", summary: "Verifies a domain from the link in the verification email (single use).",
         params: [ParamSpec("token", .string(maxLength: 200))], result: "Domain"
       ) { p, _ in try self.confirmDomain(p) },
       MethodSpec("domain.list", summary: "The workspace's domains.", params: [.workspaceId], result: "{domains}") { p, _ in
@@ -36,7 +36,7 @@ extension ProvisioningService {
         }
       },
       MethodSpec(
-        "domain.remove", summary: "Removes a domain. Operators only (D5); audited.", params: domainParams + [.actor], result: "Domain"
+        "domain.remove", summary: "Removes a domain. Operators only; audited.", params: domainParams + [.actor], result: "Domain"
       ) { p, c in try self.removeDomain(p, c) },
       MethodSpec(
         "domain.listPending", summary: "Pending domains across all workspaces, soonest re-check first (for operators).",
@@ -180,7 +180,7 @@ extension ProvisioningService {
       guard try tx.one("SELECT 1 FROM workspaces WHERE id = \(wid)::uuid") != nil else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
       guard case .ops = actor else {
-        throw RPCError.forbidden("ops_required", "Workspace admins cannot remove a domain; ask an operator (D5).")
+        throw RPCError.forbidden("ops_required", "Workspace admins cannot remove a domain; ask an operator.")
       }
       guard let d = try tx.one(DomainRow.select + " WHERE id = \(did)::uuid AND workspace_id = \(wid)::uuid FOR UPDATE").map(DomainRow.init)
       else { throw RPCError.notFound("Domain", reason: "domain_not_found") }

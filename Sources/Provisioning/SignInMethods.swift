@@ -12,7 +12,7 @@ extension ProvisioningService {
       MethodSpec(
         "auth.signIn",
         summary:
-          "What a sign-in means (S1–S9): the workspaces the user may enter with their roles, the ones refused and why. Creates JIT/captured memberships.",
+          "What a sign-in means: the workspaces the user may enter with their roles, the ones refused and why. Creates JIT/captured memberships.",
         params: [
           ParamSpec("email", .email), ParamSpec("method", .enumeration(["password", "sso"])),
           .optional("workspaceId", .uuid, "for sso: the workspace whose connection authenticated the user"),

@@ -130,7 +130,7 @@ enum AddressKeys {
       if let first = seen[key] {
         // Two people who are one under S10: the older keeps the address; the
         // other gets a key no address can have, for an operator to merge.
-        log("users \(first) and \(id) have the same address under S10; \(id) is kept apart (key prefixed 'duplicate:')")
+        log("users \(first) and \(id) are one address once compared case-insensitively and IDNA-decoded; \(id) is kept apart (key prefixed 'duplicate:')")
         key = "duplicate:\(id):\(key)"
       } else {
         seen[key] = id

@@ -15,7 +15,7 @@ extension SSOService {
       MethodSpec(
         "sso.authorize",
         summary:
-          "Where to send the browser to sign in through a workspace's SSO connection (P1, P7): the IdP URL with a SAML AuthnRequest or an OIDC authorization request. Give workspaceId, or email to find the workspace whose verified domain claims it.",
+          "Where to send the browser to sign in through a workspace's SSO connection: the IdP URL with a SAML AuthnRequest or an OIDC authorization request. Give workspaceId, or email to find the workspace whose verified domain claims it.",
         params: [
           ParamSpec("redirectUri", .string(maxLength: 2048), "one of ROSTER_SSO_REDIRECT_URIS (exact match)"),
           ParamSpec("state", .string(maxLength: 1024), "the app's state, returned with the code"),
@@ -27,14 +27,14 @@ extension SSOService {
       MethodSpec(
         "sso.token",
         summary:
-          "Redeems a one-time code (P8, once, with the same redirectUri and the PKCE codeVerifier) for the verified profile and the sign-in decision (P9).",
+          "Redeems a one-time code (once, within 5 minutes, with the same redirectUri and the PKCE codeVerifier) for the verified profile and the sign-in decision.",
         params: [
           ParamSpec("code", .string(maxLength: 200)), .optional("codeVerifier", .string(maxLength: 128), "required unless initiatedBy is idp"),
           ParamSpec("redirectUri", .string(maxLength: 2048)),
         ], result: "{profile, workspaceId, connectionId, protocol, initiatedBy, decision}"
       ) { p, _ in try self.token(p) },
       MethodSpec(
-        "sso.traces", summary: "Recent SSO attempts of a workspace, newest first, with the reason of each refusal (P9).",
+        "sso.traces", summary: "Recent SSO attempts of a workspace, newest first, with the reason of each refusal.",
         params: [.workspaceId, .limit], result: "{traces}"
       ) { p, _ in try self.traces(p) },
     ]

@@ -17,14 +17,14 @@ extension SSOService {
       MethodSpec(
         "sso.configure",
         summary:
-          "Configures the SSO connection (S1): SAML by entity id, SSO URL and certificate(s), by IdP metadata (XML or URL), or OIDC by issuer and client (discovery is fetched at once). The first time, pre-existing members must sign in once via SSO (S4).",
+          "Configures the SSO connection: SAML by entity id, SSO URL and certificate(s), by IdP metadata (XML or URL), or OIDC by issuer and client (discovery is fetched at once). The first time, pre-existing members must sign in once via SSO.",
         params: [.workspaceId, ParamSpec("connection", .anyObject), .optional("defaultRole", .enumeration(roles)), .actor],
         result: "SSO settings with outsideDomainMembers"
       ) { p, c in try self.configure(p, c) },
       MethodSpec(
         "sso.update",
         summary:
-          "Changes the default role, Enforce SSO (S2), Domain Capture (S6), break-glass admins (S9), IdP-initiated sign-in (P5), or rotates the SAML certificates (several may be valid at once; does not reset 'tested').",
+          "Changes the default role, Enforce SSO, Domain Capture, break-glass admins, IdP-initiated sign-in, or rotates the SAML certificates (several may be valid at once; does not reset 'tested').",
         params: [
           .workspaceId, .optional("defaultRole", .enumeration(roles)), .optional("enforceSso", .boolean), .optional("domainCapture", .boolean),
           .optional("bypassMemberIds", .array(.uuid, maxItems: 10)), .optional("certificatesPem", .array(.string(maxLength: 20_000), maxItems: 10)),

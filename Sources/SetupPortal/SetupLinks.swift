@@ -85,7 +85,7 @@ extension SetupPortal {
       MethodSpec(
         "setup.createLink",
         summary:
-          "A link to the guided setup for the customer's IT admin (G1): ROSTER_PUBLIC_URL/setup/{token}, valid for ttlHours (default 24, at most 168), for the steps named (default all). The token is shown once and stored hashed.",
+          "A link to the guided setup for the customer's IT admin: ROSTER_PUBLIC_URL/setup/{token}, valid for ttlHours (default 24, at most 168), for the steps named (default all). The token is shown once and stored hashed.",
         params: [
           .workspaceId,
           .optional("steps", .array(.enumeration(SetupStep.allCases.map(\.rawValue)), maxItems: 4), "default: all of domains, sso, directory, roles"),

@@ -107,4 +107,75 @@ import Testing
     }
     #expect(offenders.isEmpty, "\(offenders.joined(separator: "\n"))")
   }
+
+  /// Messages speak to people: no rule id of ours (D5, S10, …) in any string
+  /// literal in Sources/ — errors, method summaries, pages, logs. The ids
+  /// stay in comments and test names.
+  @Test func noRuleIdsInMessages() throws {
+    let root = TestFiles.repositoryRoot + "/Sources"
+    let files = FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+    var offenders: [String] = []
+    for f in files {
+      for literal in Self.stringLiterals(try String(contentsOfFile: root + "/" + f, encoding: .utf8)) where Self.containsRuleId(literal.text) {
+        offenders.append("\(f):\(literal.line): \(literal.text.prefix(120))")
+      }
+    }
+    #expect(files.count > 20)
+    #expect(offenders.isEmpty, "\(offenders.joined(separator: "\n"))")
+    #expect(Self.containsRuleId("ask an operator (D5)."), "the check can fail")
+    #expect(!Self.containsRuleId("SHA256 and UTF8 and D12345"))
+    #expect(Self.stringLiterals("let a = \"x (D5)\" // (S1)\n/* \"P2\" */ let b = \"\"\"\n  y \\(z) G3\n  \"\"\"").map(\.text) == ["x (D5)", "\n  y \\(z) G3\n  "])
+  }
+
+  /// A letter of a rule family and one or two digits, as a word of its own.
+  static func containsRuleId(_ s: String) -> Bool {
+    let chars = Array(s.unicodeScalars)
+    for i in chars.indices where "DSCRNPGE".unicodeScalars.contains(chars[i]) {
+      if i > 0, CharacterSet.alphanumerics.contains(chars[i - 1]) { continue }
+      var j = i + 1
+      while j < chars.count, CharacterSet.decimalDigits.contains(chars[j]), j - i <= 3 { j += 1 }
+      let digits = j - i - 1
+      if (1...2).contains(digits), j == chars.count || !CharacterSet.alphanumerics.contains(chars[j]) { return true }
+    }
+    return false
+  }
+
+  /// The string literals of a Swift file (comments skipped), with their line.
+  static func stringLiterals(_ src: String) -> [(line: Int, text: String)] {
+    let c = Array(src.unicodeScalars)
+    var out: [(Int, String)] = []
+    var i = 0
+    var line = 1
+    func starts(_ s: String, _ at: Int) -> Bool {
+      let t = Array(s.unicodeScalars)
+      return at + t.count <= c.count && Array(c[at..<(at + t.count)]) == t
+    }
+    while i < c.count {
+      if c[i] == "\n" { line += 1; i += 1; continue }
+      if starts("//", i) { while i < c.count && c[i] != "\n" { i += 1 }; continue }
+      if starts("/*", i) {
+        while i < c.count && !starts("*/", i) { if c[i] == "\n" { line += 1 }; i += 1 }
+        i += 2
+        continue
+      }
+      if c[i] == "\"" {
+        let multi = starts("\"\"\"", i)
+        let start = line
+        i += multi ? 3 : 1
+        var text = String.UnicodeScalarView()
+        while i < c.count {
+          if c[i] == "\\" { if i + 1 < c.count { text.append(c[i]); text.append(c[i + 1]) }; i += 2; continue }
+          if multi ? starts("\"\"\"", i) : c[i] == "\"" { i += multi ? 3 : 1; break }
+          if c[i] == "\n" { line += 1 }
+          text.append(c[i])
+          i += 1
+        }
+        out.append((start, String(text)))
+        continue
+      }
+      i += 1
+    }
+    return out
+  }
 }
+
