@@ -32,6 +32,11 @@ public final class Dispatcher: Sendable {
   private let observer: (@Sendable (CallRecord) -> Void)?
   /// Maps errors a handler throws to RPC errors (database errors, domain errors…).
   private let errorMapper: (@Sendable (any Error) -> RPCError?)?
+  /// Where a method this dispatcher does not have is served (another
+  /// process's socket), for a method_not_found that helps.
+  private let locator = Mutex<(@Sendable (String) -> String?)?>(nil)
+
+  public func setMethodLocator(_ f: @escaping @Sendable (String) -> String?) { locator.withLock { $0 = f } }
 
   public init(
     title: String, version: String, observer: (@Sendable (CallRecord) -> Void)? = nil,
@@ -176,7 +181,14 @@ public final class Dispatcher: Sendable {
         }
       }
     } else {
-      outcome = .failure(.methodNotFound(method))
+      if let home = locator.withLock({ $0 })?(method) {
+        outcome = .failure(
+          RPCError(
+            code: RPCError.Code.methodNotFound, reason: "method_not_found",
+            message: "Method not found here: '\(method.prefix(100))' is served by \(home), not by this socket.", extra: ["servedBy": .string(home)]))
+      } else {
+        outcome = .failure(.methodNotFound(method))
+      }
     }
     let elapsed = ContinuousClock.now - started
     if let observer {

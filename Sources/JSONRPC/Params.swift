@@ -88,14 +88,20 @@ enum ParamValidator {
         path + key, "Unknown parameter '\(path + key)'. Known parameters: \(known.isEmpty ? "none" : known).",
         reason: "unknown_param")
     }
+    // Every missing parameter at once, not one per round trip.
+    let missing = specs.filter { $0.required && value[$0.name] == nil }.map { path + $0.name }
+    if missing.count == 1 {
+      throw .invalidParam(missing[0], "Missing required parameter '\(missing[0])'.", reason: "missing_param")
+    } else if missing.count > 1 {
+      throw RPCError(
+        code: RPCError.Code.invalidParams, reason: "missing_param",
+        message: "Missing required parameters: \(missing.map { "'\($0)'" }.joined(separator: ", ")).",
+        extra: ["param": .string(missing[0]), "params": .array(missing.map { .string($0) })])
+    }
     for spec in specs {
-      let name = path + spec.name
-      guard let v = value[spec.name] else {
-        if spec.required { throw .invalidParam(name, "Missing required parameter '\(name)'.", reason: "missing_param") }
-        continue
-      }
+      guard let v = value[spec.name] else { continue }
       if v.isNull, !spec.required { continue }
-      try check(v, spec.schema, name: name)
+      try check(v, spec.schema, name: path + spec.name)
     }
   }
 

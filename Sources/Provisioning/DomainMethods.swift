@@ -159,6 +159,10 @@ extension ProvisioningService {
       guard let d = try tx.one(DomainRow.select + " WHERE email_token_hash = \(hash) FOR UPDATE").map(DomainRow.init) else {
         throw RPCError.notFound("Verification token", reason: "token_not_found")
       }
+      // The hash stays after a verification, so a second click can say so.
+      if d.status == "verified" {
+        throw RPCError.conflict("token_used", "This verification link was already used: \(d.domain) is verified.")
+      }
       guard d.status == "pending", let expires = try tx.one("SELECT expires_at > \(now) AS valid FROM domains WHERE id = \(d.id)::uuid"),
         try expires.bool("valid")
       else {

@@ -175,7 +175,7 @@ final class DomainVerifier: Sendable {
     do {
       try tx.query(
         """
-        UPDATE domains SET status = 'verified', verified_at = \(now), email_token_hash = NULL, next_check_at = NULL
+        UPDATE domains SET status = 'verified', verified_at = \(now), next_check_at = NULL
         WHERE id = \(d.id)::uuid
         """)
     } catch {

@@ -31,10 +31,38 @@ public enum Services {
     public init() {}
   }
 
+  /// Which process serves which methods (besides rpc.* and system.*, which
+  /// all do) — for a method_not_found that names the right socket. A test
+  /// checks this against what each process registers.
+  public static let methodsByProcess: [String: Set<String>] = [
+    "provisioning": [
+      "audit.list", "auth.signIn", "directory.disable", "directory.enable", "directory.get", "directory.rotateToken", "domain.add", "domain.check",
+      "domain.confirm", "domain.list", "domain.listPending", "domain.remove", "events.list", "group.list", "group.mapRole", "group.mapRoles",
+      "member.add", "member.get", "member.list", "member.setRole", "scim.request", "setup.createLink", "setup.listLinks", "setup.revokeLinks",
+      "sso.authorize", "sso.configure", "sso.get", "sso.token", "sso.traces", "sso.update", "workspace.create", "workspace.find",
+      "workspace.get", "workspace.setPlan",
+    ],
+    "deprovisioning": [
+      "content.create", "content.list", "content.moveToWorkspace", "deprovision.configure", "deprovision.get", "deprovision.member", "folder.list",
+      "job.get", "job.list", "job.retry",
+    ],
+    "notifications": [
+      "notification.cancel", "notification.enqueue", "notification.get", "notification.list", "notification.preview", "notification.retry",
+    ],
+  ]
+
+  public static func process(serving method: String) -> String? {
+    methodsByProcess.first { $0.value.contains(method) }?.key
+  }
+
   @discardableResult
   public static func install(_ process: String, host: ProcessHost, options: Options = Options()) throws -> (any Sendable)? {
     // Before anything binds a socket in it (SCIM binds before the RPC socket).
     try host.config.prepareRunDir()
+    host.dispatcher.setMethodLocator { [config = host.config] method in
+      guard let home = Services.process(serving: method), home != process else { return nil }
+      return "\(home).sock (\(config.socketPath(home)))"
+    }
     switch process {
     case "provisioning":
       guard let dir = DomainLists.locate() else {

@@ -118,7 +118,9 @@ import Testing
     #expect(try f.rpc.error("domain.confirm", ["token": "not-the-token"])?.reason == "token_not_found")
     let confirmed = try f.rpc.call("domain.confirm", ["token": .string(token)])
     #expect(confirmed["status"] == "verified")
-    #expect(try f.rpc.error("domain.confirm", ["token": .string(token)])?.reason == "token_not_found", "single use")
+    let again = try f.rpc.error("domain.confirm", ["token": .string(token)])
+    #expect(again?.reason == "token_used", "single use, and the second click says so")
+    #expect(again?.message == "This verification link was already used: mail.test is verified.")
 
     // An expired link.
     _ = try f.rpc.call(

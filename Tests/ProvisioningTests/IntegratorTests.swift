@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import JSONRPC
 import Postgres
+import RosterApp
 import RosterTestSupport
 import Testing
 
@@ -76,4 +77,43 @@ import Testing
     let app = try ProvisioningFixture(environment: ["ROSTER_OPS_UIDS": "54321"])
     #expect(try app.rpc.error("workspace.find", ["name": "acme"])?.reason == "ops_not_permitted")
   }
+
+  /// A method called on the wrong socket says which socket has it; the map
+  /// behind that is exactly what each process registers.
+  @Test func methodNotFoundNamesTheSocketThatServesIt() throws {
+    let db = try TestPostgres.shared.freshDatabase()
+    let dir = try TestFiles.makeTempDirectory(prefix: "roster-run")
+    var served: [String: Set<String>] = [:]
+    var clients: [String: TestRPC] = [:]
+    var processes: [RunningProcess] = []
+    defer { for p in processes { p.stop() } }
+    for name in Services.processes {
+      let p = try RunningProcess(name, database: db, runDir: dir)
+      processes.append(p)
+      let rpc = try p.client()
+      clients[name] = rpc
+      let doc = try rpc.call("rpc.discover")
+      served[name] = Set((doc["methods"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }.filter { !$0.hasPrefix("rpc.") && !$0.hasPrefix("system.") })
+    }
+    #expect(served == Services.methodsByProcess)
+    let wrong = try #require(try clients["provisioning"]!.error("job.list"))
+    #expect(wrong.code == -32601)
+    #expect(wrong.message.contains("deprovisioning.sock") && wrong.message.contains(dir + "/deprovisioning.sock"), "\(wrong.message)")
+    #expect(wrong.data?["servedBy"] != nil)
+    let typo = try #require(try clients["provisioning"]!.error("job.lst"))
+    #expect(typo.message.contains("rpc.discover") && !typo.message.contains(".sock"))
+    #expect(try clients["notifications"]!.error("member.add")?.message.contains("provisioning.sock") == true)
+  }
+
+  /// Every missing parameter in one answer.
+  @Test func allMissingParamsAreReportedAtOnce() throws {
+    let f = try ProvisioningFixture()
+    let e = try #require(try f.rpc.error("member.add", [:]))
+    #expect(e.reason == "missing_param")
+    #expect(e.message == "Missing required parameters: 'workspaceId', 'email', 'actor'.")
+    #expect(e.data?["params"] == ["workspaceId", "email", "actor"])
+    #expect(e.data?["param"] == "workspaceId")
+    #expect(try f.rpc.error("workspace.get", [:])?.message == "Missing required parameter 'workspaceId'.")
+  }
 }
+
