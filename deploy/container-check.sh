@@ -89,7 +89,7 @@ for role in provisioning deprovisioning notifications; do
   health="$(echo '{"jsonrpc":"2.0","method":"system.health","id":1}' | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/$role.sock")"
   case "$health" in *'"status":"ok"'*) ;; *) fail "$role health: $health" ;; esac
 done
-call() { as_roster "$ROSTER_BIN" call "$@"; }
+call() { as_roster "$ROSTER_BIN" call --raw "$@"; }
 
 log "smoke: one SCIM create"
 ws="$(call provisioning workspace.create '{"name":"Smoke","plan":"enterprise","owner":{"email":"owner@smoke.test"}}')"

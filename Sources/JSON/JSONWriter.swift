@@ -8,6 +8,44 @@ public enum JSONWriter {
     return String(decoding: out, as: UTF8.self)
   }
 
+  /// `pretty`: indented by two spaces, one member per line (for people;
+  /// the wire format stays compact).
+  public static func string(_ value: JSONValue, pretty: Bool) -> String {
+    guard pretty else { return string(value) }
+    var out: [UInt8] = []
+    writePretty(value, indent: 0, into: &out)
+    return String(decoding: out, as: UTF8.self)
+  }
+
+  static func writePretty(_ value: JSONValue, indent: Int, into out: inout [UInt8]) {
+    func pad(_ n: Int) { out.append(contentsOf: [UInt8](repeating: 0x20, count: n)) }
+    switch value {
+    case .array(let a) where !a.isEmpty:
+      out.append(contentsOf: "[\n".utf8)
+      for (n, v) in a.enumerated() {
+        pad(indent + 2)
+        writePretty(v, indent: indent + 2, into: &out)
+        out.append(contentsOf: (n + 1 < a.count ? ",\n" : "\n").utf8)
+      }
+      pad(indent)
+      out.append(UInt8(ascii: "]"))
+    case .object(let o) where !o.isEmpty:
+      out.append(contentsOf: "{\n".utf8)
+      let keys = o.keys.sorted()
+      for (n, key) in keys.enumerated() {
+        pad(indent + 2)
+        writeString(key, into: &out)
+        out.append(contentsOf: ": ".utf8)
+        writePretty(o[key]!, indent: indent + 2, into: &out)
+        out.append(contentsOf: (n + 1 < keys.count ? ",\n" : "\n").utf8)
+      }
+      pad(indent)
+      out.append(UInt8(ascii: "}"))
+    default:
+      write(value, into: &out)
+    }
+  }
+
   public static func bytes(_ value: JSONValue) -> [UInt8] {
     var out: [UInt8] = []
     out.reserveCapacity(128)

@@ -17,7 +17,7 @@ enum CLI {
       roster deprovisioning      serve deprovisioning.sock and run deprovisioning jobs
       roster notifications       serve notifications.sock and deliver the email outbox
       roster migrate             apply the SQL files in schema/ to ROSTER_DATABASE_URL
-      roster call SOCKET METHOD [JSON]
+      roster call [--raw] [--timeout SECONDS] SOCKET METHOD [JSON]
                                  call a JSON-RPC method; SOCKET is a path or a process
                                  name (provisioning, deprovisioning, notifications)
       roster version
@@ -27,9 +27,26 @@ enum CLI {
 
     """
 
-  static func environmentHelp() -> String {
-    Config.documentation.map { "  \($0.0) [\($0.1)]\n      \($0.2)" }.joined(separator: "\n")
+  static func environmentHelp(only names: [String]? = nil) -> String {
+    Config.documentation.filter { names?.contains($0.0) ?? true }.map { "  \($0.0) [\($0.1)]\n      \($0.2)" }.joined(separator: "\n")
   }
+
+  /// The variables each command reads (its --help lists only these).
+  static let commandVariables: [String: [String]] = {
+    let common = ["ROSTER_DATABASE_URL", "ROSTER_RUN_DIR", "ROSTER_OPS_UIDS", "ROSTER_LOG_LEVEL", "ROSTER_LOG_FORMAT", "ROSTER_DB_POOL_SIZE",
+      "ROSTER_MAX_CONNECTIONS", "ROSTER_METRICS_LISTEN", "ROSTER_PUBLIC_URL", "ROSTER_MAIL_FROM"]
+    return [
+      "provisioning": common + [
+        "ROSTER_SCIM_LISTEN", "ROSTER_SCIM_METRICS", "ROSTER_WEB_LISTEN", "ROSTER_DNS_SERVER", "ROSTER_SSO_REDIRECT_URIS", "ROSTER_SECRET_KEY",
+        "ROSTER_IDP_CA_FILE", "ROSTER_IDP_ALLOW_HTTP_LOOPBACK", "ROSTER_DATA_DIR",
+      ],
+      "deprovisioning": common,
+      "notifications": common + ["ROSTER_SMTP_URL"],
+      "migrate": ["ROSTER_DATABASE_URL", "ROSTER_SCHEMA_DIR"],
+      "call": ["ROSTER_RUN_DIR"],
+      "version": [],
+    ]
+  }()
 
   static let commandHelp: [String: String] = [
     "provisioning": """
@@ -59,12 +76,19 @@ enum CLI {
         source checkout.
       """,
     "call": """
-      roster call SOCKET METHOD [JSON]
-        Sends one JSON-RPC request and prints the result as JSON. SOCKET is a socket
-        path or a process name resolved in ROSTER_RUN_DIR. JSON is the params object
-        (default {}). Exit status 0 on success, 1 on a JSON-RPC error (printed to
+      roster call [--raw] [--timeout SECONDS] SOCKET METHOD [JSON]
+        Sends one JSON-RPC request and prints the result as indented JSON (--raw: the
+        whole reply on one line, as the socket sent it). system.metrics prints the
+        Prometheus text itself. SOCKET is a socket path or a process name
+        (provisioning, deprovisioning, notifications) resolved in ROSTER_RUN_DIR.
+        JSON is the params object (default {}). Waits at most SECONDS for the answer
+        (default 60). Exit status 0 on success, 1 on a JSON-RPC error (printed to
         stderr), 2 on a usage or connection problem.
-        Example: roster call provisioning system.health
+        Example: roster call provisioning workspace.find '{"name":"acme"}'
+      """,
+    "version": """
+      roster version
+        Prints the version of this build.
       """,
   ]
 
@@ -76,10 +100,11 @@ enum CLI {
     let rest = Array(args.dropFirst())
     if rest.contains("--help") || rest.contains("-h") {
       guard let help = commandHelp[command] else {
-        printErr("roster: unknown command '\(command)'\n")
+        printErr("roster: unknown command '\(command)'. Run `roster --help` for the list.\n")
         return 2
       }
-      print(help + "\n\nEnvironment:\n" + environmentHelp())
+      let names = commandVariables[command] ?? []
+      print(help + (names.isEmpty ? "" : "\n\nEnvironment (defaults in brackets):\n" + environmentHelp(only: names)))
       return 0
     }
     switch command {
@@ -130,15 +155,41 @@ enum CLI {
     }
   }
 
-  static func call(_ args: [String]) -> Int32 {
+  static let jsonRPCProcesses = ["provisioning", "deprovisioning", "notifications"]
+
+  static func call(_ arguments: [String]) -> Int32 {
+    var args = arguments
+    var raw = false
+    var timeout = 60.0
+    while let first = args.first, first.hasPrefix("--") {
+      args.removeFirst()
+      switch first {
+      case "--raw": raw = true
+      case "--timeout":
+        guard let t = args.first.flatMap(Double.init), t > 0, t <= 3600 else {
+          printErr("roster call: --timeout needs a number of seconds (up to 3600)\n")
+          return 2
+        }
+        timeout = t
+        args.removeFirst()
+      default:
+        printErr("roster call: unknown option \(first)\n\n" + commandHelp["call"]! + "\n")
+        return 2
+      }
+    }
     guard args.count == 2 || args.count == 3 else {
       printErr(commandHelp["call"]! + "\n")
       return 2
     }
     var socket = args[0]
-    if !socket.contains("/") {
+    let byName = !socket.contains("/")
+    if byName {
       guard let config = loadConfig() else { return 2 }
-      socket = config.socketPath(socket)
+      guard jsonRPCProcesses.contains(socket) || socket.hasSuffix(".sock") else {
+        printErr("roster call: '\(socket)' is not a JSON-RPC socket; use provisioning, deprovisioning or notifications (or a path)\n")
+        return 2
+      }
+      socket = socket.hasSuffix(".sock") ? config.runDir + "/" + socket : config.socketPath(socket)
     }
     var params: JSONValue = [:]
     if args.count == 3 {
@@ -149,23 +200,59 @@ enum CLI {
         return 2
       }
     }
-    let request: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": .string(args[1]), "params": params]
+    let method = args[1]
+    let request: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]
+    let client: LineClient
     do {
-      let client = try LineClient(unixPath: socket)
-      try client.send(JSONWriter.bytes(request) + [0x0A])
+      client = try LineClient(unixPath: socket, timeoutSeconds: timeout)
+    } catch {
+      var hint = ""
+      if byName {
+        let dir = ProcessInfo.processInfo.environment["ROSTER_RUN_DIR"]
+        hint = dir == nil
+          ? " ROSTER_RUN_DIR is not set, so the default /run/roster was used: export the folder `roster \(args[0])` runs in (deploy/run-local.sh prints the line), or give the socket's path."
+          : " Is `roster \(args[0])` running with ROSTER_RUN_DIR=\(dir!)?"
+      }
+      printErr("roster call: cannot connect to \(socket): \(error).\(hint)\n")
+      return 2
+    }
+    do {
+      // The blank line is ignored by JSON-RPC sockets but completes a request
+      // for an HTTP listener (scim.sock, web.sock), which then answers at once.
+      try client.send(JSONWriter.bytes(request) + Array("\n\r\n".utf8))
       guard let line = try client.readLine() else {
-        printErr("roster call: the server closed the connection without answering\n")
+        printErr("roster call: \(socket) closed the connection without answering\n")
         return 2
       }
-      let reply = try JSONParser.parse(line, maxDepth: 512)
+      if line.starts(with: Array("HTTP/".utf8)) {
+        printErr(
+          "roster call: \(socket) speaks HTTP, not JSON-RPC (it is a SCIM or web listener). JSON-RPC sockets: provisioning.sock, deprovisioning.sock, notifications.sock.\n"
+        )
+        return 2
+      }
+      guard let reply = try? JSONParser.parse(line, maxDepth: 512) else {
+        printErr("roster call: \(socket) did not answer with JSON-RPC: \(String(decoding: line.prefix(120), as: UTF8.self))\n")
+        return 2
+      }
+      if raw {
+        print(String(decoding: line, as: UTF8.self))
+        return reply["error"] == nil ? 0 : 1
+      }
       if let error = reply["error"] {
-        printErr(JSONWriter.string(error) + "\n")
+        printErr(JSONWriter.string(error, pretty: true) + "\n")
         return 1
       }
-      print(JSONWriter.string(reply["result"] ?? .null))
+      let result = reply["result"] ?? .null
+      if method == "system.metrics", let text = result["text"]?.stringValue {
+        print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+      } else {
+        print(JSONWriter.string(result, pretty: true))
+      }
       return 0
     } catch {
-      printErr("roster call: \(error)\n")
+      let timedOut = "\(error)".contains("temporarily unavailable") || "\(error)".contains("timed out")
+      printErr(
+        "roster call: \(timedOut ? "no answer from \(socket) within \(Int(timeout)) s (--timeout to wait longer)" : "\(socket): \(error)")\n")
       return 2
     }
   }
