@@ -126,11 +126,16 @@ Roster is running.
   deprovisioning  $RUN/deprovisioning.sock
   notifications   $RUN/notifications.sock
   SCIM (HTTP)     $RUN/scim.sock
+  web (HTTP)      $RUN/web.sock  (/sso/, /setup/)
   logs            $LOGS/
   database        psql -h $PGSOCK -p $PGPORT -U postgres roster
   mail            ${ROSTER_SMTP_URL:-smtp://127.0.0.1:25 (no relay running: mail stays queued)}
 
+In your shell, so that \`roster call\` and the README's examples find them:
+  export ROSTER_RUN_DIR=$RUN PATH=$(dirname "$BIN"):\$PATH ROSTER_DATABASE_URL='$ROSTER_DATABASE_URL'
+
 Try:
+  roster call provisioning system.health
   echo '{"jsonrpc":"2.0","method":"system.health","id":1}' | socat -t 30 - UNIX-CONNECT:$RUN/provisioning.sock
 
 Stop everything with:

@@ -34,6 +34,7 @@ public final class DeprovisioningService: Sendable {
   public func install(runJobs: Bool = true) {
     ctx.host.metrics.describe("roster_jobs_total", type: "counter", help: "Jobs run, by kind and outcome")
     ctx.host.dispatcher.register(policyMethods() + jobMethods() + contentMethods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     let pool = ctx.pool
     ctx.host.metrics.addCollector {
       guard let r = try? pool.query(
@@ -359,4 +360,25 @@ public final class DeprovisioningService: Sendable {
       return try JobRow(tx.single(JobRow.select + " WHERE id = \(jobId)::uuid", "the job")).json
     }
   }
+}
+
+extension DeprovisioningService {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "deprovision.configure": [.notFound("target_not_found"), .conflict("target_inactive"), .conflict("target_not_eligible")],
+    "deprovision.get": [],
+    "deprovision.member": [
+      .notFound("member_not_found"), .conflict("already_deprovisioned"), .conflict("transfer_target_protected"), .conflict("last_admin"),
+    ],
+    "job.list": [],
+    "job.get": [.notFound("job_not_found")],
+    "job.retry": [.notFound("job_not_found"), .conflict("job_not_failed"), .conflict("job_active")],
+    "content.create": [.notFound("member_not_found"), .notFound("folder_not_found"), .conflict("member_inactive")],
+    "content.list": [],
+    "content.moveToWorkspace": [
+      .notFound("workspace_not_found"), .conflict("not_workspace_owner"), .conflict("membership_required"), .conflict("source_plan"),
+      .conflict("destination_plan"),
+    ],
+    "folder.list": [],
+  ]
 }

@@ -28,6 +28,7 @@ public final class DirectoryService: Sendable {
     ctx.host.metrics.describe("roster_scim_requests_total", type: "counter", help: "SCIM requests by method and status")
     ctx.host.metrics.describe("roster_scim_request_duration_seconds", type: "histogram", help: "SCIM request latency")
     ctx.host.dispatcher.register(methods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     router.tokens.start()
     ctx.host.onStop("scim token cache") { [router] in router.tokens.stop() }
   }
@@ -294,4 +295,18 @@ public final class DirectoryService: Sendable {
       body: body, contentType: headers.first { $0.name.lowercased() == "content-type" }?.value ?? "application/scim+json")
     return handle(r).rpc
   }
+}
+
+extension DirectoryService {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "directory.enable": [.conflict("plan_required"), .conflict("directory_enabled")],
+    "directory.rotateToken": [.notFound("directory_not_found"), .conflict("directory_not_enabled")],
+    "directory.disable": [.notFound("directory_not_found")],
+    "directory.get": [.notFound("directory_not_found")],
+    "group.list": [],
+    "group.mapRole": [.notFound("group_not_found"), .conflict("transfer_target_protected"), .conflict("last_admin")],
+    "group.mapRoles": [.notFound("group_not_found"), .conflict("transfer_target_protected"), .conflict("last_admin")],
+    "scim.request": [],
+  ]
 }

@@ -38,6 +38,18 @@ public final class Dispatcher: Sendable {
 
   public func setMethodLocator(_ f: @escaping @Sendable (String) -> String?) { locator.withLock { $0 = f } }
 
+  /// The application errors each method may answer with (for rpc.discover
+  /// and docs/api.md), beyond the parameter errors every method has.
+  private let errorDocs = Mutex<[String: [ErrorDoc]]>([:])
+
+  public func document(errors: [String: [ErrorDoc]]) { errorDocs.withLock { $0.merge(errors) { _, new in new } } }
+
+  /// Methods registered without an entry in the error table (a test keeps this empty).
+  public var methodsWithoutErrorDocs: [String] {
+    let documented = errorDocs.withLock { Set($0.keys) }
+    return methodNames.filter { !documented.contains($0) && !$0.hasPrefix("rpc.") && !$0.hasPrefix("system.") }
+  }
+
   public init(
     title: String, version: String, observer: (@Sendable (CallRecord) -> Void)? = nil,
     errorMapper: (@Sendable (any Error) -> RPCError?)? = nil
@@ -220,9 +232,18 @@ public final class Dispatcher: Sendable {
         if !p.description.isEmpty { o["description"] = .string(p.description) }
         return .object(o)
       }
+      // What follows from the params (a workspace to find, an actor to
+      // check), then what the method itself declares.
+      var errors: [ErrorDoc] = []
+      if spec.params.contains(where: { $0.name == "workspaceId" && $0.required }) { errors.append(.notFound("workspace_not_found")) }
+      if spec.params.contains(where: { $0.name == "actor" }) {
+        errors += [.forbidden("not_admin"), .forbidden("ops_not_permitted"), .forbidden("not_permitted")]
+      }
+      for e in errorDocs.withLock({ $0[spec.name] ?? [] }) where !errors.contains(e) { errors.append(e) }
       return [
         "name": .string(spec.name), "summary": .string(spec.summary), "paramStructure": "by-name",
         "params": .array(params), "result": ["name": "result", "summary": .string(spec.result), "schema": [:]],
+        "errors": .array(errors.map(\.json)),
       ]
     }
     return [
@@ -236,4 +257,20 @@ public final class Dispatcher: Sendable {
 extension Duration {
   /// The duration as fractional seconds (for logs and metrics).
   public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// An application error a method may answer with: its JSON-RPC code and the
+/// stable `data.reason`.
+public struct ErrorDoc: Sendable, Equatable {
+  public let code: Int
+  public let reason: String
+
+  public static func invalid(_ reason: String) -> ErrorDoc { ErrorDoc(code: RPCError.Code.invalidParams, reason: reason) }
+  public static func notFound(_ reason: String) -> ErrorDoc { ErrorDoc(code: RPCError.Code.notFound, reason: reason) }
+  public static func conflict(_ reason: String) -> ErrorDoc { ErrorDoc(code: RPCError.Code.conflict, reason: reason) }
+  public static func forbidden(_ reason: String) -> ErrorDoc { ErrorDoc(code: RPCError.Code.forbidden, reason: reason) }
+  public static func unavailable(_ reason: String) -> ErrorDoc { ErrorDoc(code: RPCError.Code.unavailable, reason: reason) }
+
+  /// An OpenRPC error object.
+  public var json: JSONValue { ["code": .int(Int64(code)), "message": .string(reason), "data": ["reason": .string(reason)]] }
 }

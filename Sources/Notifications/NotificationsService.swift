@@ -83,6 +83,7 @@ public final class NotificationsService: Sendable {
     ctx.host.metrics.describe("roster_notifications_attempts_total", type: "counter", help: "delivery attempts by outcome")
     ctx.host.metrics.describe("roster_outbox_latency_seconds", type: "histogram", help: "from enqueue to accepted by the relay")
     ctx.host.dispatcher.register(methods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     let pool = ctx.pool
     ctx.host.metrics.addCollector {
       guard let r = try? pool.query(
@@ -266,4 +267,16 @@ public final class NotificationsService: Sendable {
       },
     ]
   }
+}
+
+extension NotificationsService {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "notification.enqueue": [.invalid("missing_template_data")],
+    "notification.list": [],
+    "notification.get": [.notFound("notification_not_found")],
+    "notification.retry": [.notFound("notification_not_found"), .conflict("notification_not_failed")],
+    "notification.cancel": [.notFound("notification_not_found"), .conflict("notification_not_failed"), .forbidden("ops_required")],
+    "notification.preview": [.invalid("missing_template_data")],
+  ]
 }

@@ -24,6 +24,7 @@ public final class ProvisioningService: Sendable {
   public func install(recheckInterval: Double = 5) {
     ctx.host.dispatcher.register(
       workspaceMethods() + memberMethods() + domainMethods() + signInMethods() + feedMethods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     if recheckInterval > 0 {
       let loop = verifier.start(interval: recheckInterval)
       ctx.host.onStop("domain re-check loop") { loop.stop() }
@@ -75,4 +76,32 @@ public final class ProvisioningService: Sendable {
       },
     ]
   }
+}
+
+extension ProvisioningService {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "workspace.create": [],
+    "workspace.find": [.invalid("one_criterion"), .invalid("invalid_domain"), .forbidden("ops_not_permitted")],
+    "workspace.get": [],
+    "workspace.setPlan": [.forbidden("ops_required")],
+    "member.add": [.conflict("member_exists")],
+    "member.get": [.notFound("member_not_found")],
+    "member.list": [.invalid("invalid_cursor")],
+    "member.setRole": [.notFound("member_not_found"), .conflict("last_admin"), .conflict("transfer_target_protected")],
+    "domain.add": [
+      .invalid("invalid_domain"), .invalid("public_domain"), .invalid("email_domain_mismatch"), .invalid("unexpected_param"),
+      .conflict("plan_required"), .conflict("domain_taken"),
+    ],
+    "domain.check": [.notFound("domain_not_found")],
+    "domain.confirm": [
+      .notFound("token_not_found"), .conflict("token_expired"), .conflict("token_used"), .conflict("domain_taken"), .conflict("plan_required"),
+    ],
+    "domain.list": [],
+    "domain.listPending": [],
+    "domain.remove": [.notFound("domain_not_found"), .forbidden("ops_required")],
+    "auth.signIn": [.invalid("invalid_email"), .conflict("sso_not_configured")],
+    "audit.list": [.invalid("invalid_cursor")],
+    "events.list": [.invalid("invalid_cursor")],
+  ]
 }

@@ -45,6 +45,7 @@ public final class SSOService: Sendable {
     checkExtraCAs()
     ctx.host.metrics.describe("roster_sso_attempts_total", type: "counter", help: "SSO sign-ins by protocol and outcome")
     ctx.host.dispatcher.register(settingsMethods() + flowMethods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     let cleanup = WorkerLoop(name: "sso-cleanup", threads: 1, pollSeconds: 60, channel: nil, config: ctx.host.pgConfig, logger: ctx.logger)
     cleanup.start(makePass: { [self] in { try self.removeExpired() } }, nextDue: { 60 })
     ctx.host.onStop("sso cleanup") { cleanup.stop() }
@@ -321,4 +322,28 @@ enum WebOutcome {
   case refused(status: Int, reason: String, traceId: String)
   /// A test sign-in from the guided setup: back to its page.
   case setupResult(linkId: String, traceId: String)
+}
+
+extension SSOService {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "sso.configure": [
+      .invalid("invalid_connection"), .conflict("plan_required"), .conflict("no_verified_domain"), .conflict("idp_unreachable"),
+      .conflict("secret_key_required"), .conflict("concurrent_change"),
+    ],
+    "sso.update": [
+      .invalid("invalid_connection"), .invalid("bypass_member_not_admin"), .invalid("too_many_bypass_members"), .conflict("plan_required"),
+      .conflict("sso_not_configured"), .conflict("sso_untested"), .conflict("not_saml"),
+    ],
+    "sso.get": [],
+    "sso.authorize": [
+      .invalid("redirect_uri_not_allowed"), .invalid("invalid_code_challenge"), .invalid("workspace_or_email"), .invalid("invalid_email"),
+      .notFound("workspace_not_found"), .conflict("no_sso_for_domain"), .conflict("sso_not_configured"),
+    ],
+    "sso.token": [
+      .notFound("invalid_code"), .conflict("code_used"), .conflict("code_expired"), .conflict("redirect_uri_mismatch"), .conflict("pkce_mismatch"),
+      .invalid("missing_param"),
+    ],
+    "sso.traces": [],
+  ]
 }

@@ -96,7 +96,7 @@ public struct ServiceContext: Sendable {
 extension ParamSpec {
   public static let actor = ParamSpec(
     "actor", .object([.optional("memberId", .uuid), .optional("ops", .string(maxLength: 200)), .optional("setupLink", .uuid)]),
-    "who acts: {\"memberId\": ID} (an admin the app vouches for) or {\"ops\": NAME} (operator uid only)")
+    "who acts: {\"memberId\": ID} (an admin the app vouches for) or {\"ops\": NAME} (operator uid only); setupLink is the guided setup's own, refused from a socket")
   public static let workspaceId = ParamSpec("workspaceId", .uuid)
   public static let limit = ParamSpec.optional("limit", .integer(min: 1, max: 1000), "page size (default 100)")
 }

@@ -28,6 +28,7 @@ public final class SetupPortal: Sendable {
 
   public func install(web: WebServer) {
     ctx.host.dispatcher.register(linkMethods())
+    ctx.host.dispatcher.document(errors: Self.errorDocs)
     web.add(prefix: "/setup/") { [self] r in serve(r) }
     sso.setupReturn.withLock { $0 = { [self] linkId, traceId in testFinished(linkId: linkId, traceId: traceId) } }
     // Links are kept 90 days after they stop working (setup.listLinks shows
@@ -317,4 +318,13 @@ struct Progress {
     case .roles: return mappedGroups > 0 ? ("Done", "done") : groups > 0 ? ("To do", "todo") : ("Optional", "todo")
     }
   }
+}
+
+extension SetupPortal {
+  /// The application errors of this module's methods (rpc.discover, docs/api.md).
+  static let errorDocs: [String: [ErrorDoc]] = [
+    "setup.createLink": [.conflict("plan_required")],
+    "setup.revokeLinks": [.notFound("setup_link_not_found")],
+    "setup.listLinks": [],
+  ]
 }

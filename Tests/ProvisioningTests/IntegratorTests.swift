@@ -80,19 +80,40 @@ import Testing
 
   /// A method called on the wrong socket says which socket has it; the map
   /// behind that is exactly what each process registers.
+  /// The three processes on one database and run dir, with their discovery documents.
+  struct AllProcesses {
+    let dir: String
+    let processes: [RunningProcess]
+    let clients: [String: TestRPC]
+    let documents: [(process: String, document: JSONValue)]
+
+    init() throws {
+      let db = try TestPostgres.shared.freshDatabase()
+      dir = try TestFiles.makeTempDirectory(prefix: "roster-run")
+      var processes: [RunningProcess] = []
+      var clients: [String: TestRPC] = [:]
+      var documents: [(String, JSONValue)] = []
+      for name in Services.processes {
+        let p = try RunningProcess(name, database: db, runDir: dir)
+        processes.append(p)
+        clients[name] = try p.client()
+        documents.append((name, try clients[name]!.call("rpc.discover")))
+      }
+      self.processes = processes
+      self.clients = clients
+      self.documents = documents
+    }
+
+    func stop() { for p in processes { p.stop() } }
+  }
+
   @Test func methodNotFoundNamesTheSocketThatServesIt() throws {
-    let db = try TestPostgres.shared.freshDatabase()
-    let dir = try TestFiles.makeTempDirectory(prefix: "roster-run")
+    let all = try AllProcesses()
+    defer { all.stop() }
+    let dir = all.dir
+    let clients = all.clients
     var served: [String: Set<String>] = [:]
-    var clients: [String: TestRPC] = [:]
-    var processes: [RunningProcess] = []
-    defer { for p in processes { p.stop() } }
-    for name in Services.processes {
-      let p = try RunningProcess(name, database: db, runDir: dir)
-      processes.append(p)
-      let rpc = try p.client()
-      clients[name] = rpc
-      let doc = try rpc.call("rpc.discover")
+    for (name, doc) in all.documents {
       served[name] = Set((doc["methods"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }.filter { !$0.hasPrefix("rpc.") && !$0.hasPrefix("system.") })
     }
     #expect(served == Services.methodsByProcess)
@@ -114,6 +135,23 @@ import Testing
     #expect(e.data?["params"] == ["workspaceId", "email", "actor"])
     #expect(e.data?["param"] == "workspaceId")
     #expect(try f.rpc.error("workspace.get", [:])?.message == "Missing required parameter 'workspaceId'.")
+  }
+
+  /// docs/api.md is what the processes say about themselves now
+  /// (ROSTER_WRITE_API_DOC=1, as deploy/api-doc.sh sets, rewrites it), and
+  /// every method documents its errors.
+  @Test func apiReferenceIsCurrent() throws {
+    let all = try AllProcesses()
+    defer { all.stop() }
+    for p in all.processes { #expect(p.host.dispatcher.methodsWithoutErrorDocs == [], "\(p.host.name): errors not documented") }
+    let generated = APIReference.markdown(all.documents)
+    let path = TestFiles.repositoryRoot + "/docs/api.md"
+    if ProcessInfo.processInfo.environment["ROSTER_WRITE_API_DOC"] == "1" {
+      try generated.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    let current = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    #expect(current == generated, "docs/api.md is stale: run deploy/api-doc.sh")
+    #expect(generated.contains("### `sso.authorize`") && generated.contains("`-32002` `sso_untested`"))
   }
 }
 
