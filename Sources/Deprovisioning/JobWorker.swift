@@ -165,7 +165,7 @@ final class JobWorker: Sendable {
         try tx.query(
           """
           UPDATE jobs SET status = \(failed ? "failed" : "queued"), last_error = \(message), locked_by = NULL, updated_at = now(),
-            run_at = now() + make_interval(secs => \(delay))
+            run_at = CASE WHEN \(failed) THEN run_at ELSE now() + make_interval(secs => \(delay)) END
           WHERE id = \(job.id)::uuid AND locked_by = \(workerId)
           """)
       }

@@ -67,4 +67,34 @@ import Testing
     #expect(text.contains("roster_scim_requests_total{method=\"other\",status=\"401\"} 2"))
     #expect(!text.contains("BREW") && !text.contains("PURGE"))
   }
+
+  /// The systemd install puts everything where the units and the example
+  /// environment file say it is (staged under a temporary root).
+  @Test func systemdInstallPutsEveryPathTheUnitsName() throws {
+    let dest = try TestFiles.makeTempDirectory(prefix: "roster-systemd")
+    var env = ProcessInfo.processInfo.environment
+    env["ROSTER_BIN_DIR"] = URL(fileURLWithPath: TestFiles.rosterBinary).deletingLastPathComponent().path
+    let log = dest + "/../install-\(UUID().uuidString).log"
+    let p = try TestProcess.start([TestFiles.repositoryRoot + "/deploy/systemd/install.sh", dest], environment: env, output: log)
+    #expect(p.wait() == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    let fm = FileManager.default
+    let units = try fm.contentsOfDirectory(atPath: dest + "/etc/systemd/system")
+    #expect(Set(units) == ["roster.target", "roster-migrate.service", "roster-provisioning.service", "roster-deprovisioning.service", "roster-notifications.service"])
+    var named: [String] = []
+    for u in units {
+      for line in try String(contentsOfFile: dest + "/etc/systemd/system/" + u, encoding: .utf8).split(separator: "\n") {
+        if line.hasPrefix("ExecStart=") { named.append(String(line.dropFirst("ExecStart=".count).split(separator: " ")[0])) }
+        if line.hasPrefix("EnvironmentFile=") { named.append(String(line.dropFirst("EnvironmentFile=".count))) }
+        if line.hasPrefix("Documentation=file://") { named.append(String(line.dropFirst("Documentation=file://".count))) }
+      }
+    }
+    for line in try String(contentsOfFile: dest + "/etc/roster/roster.env", encoding: .utf8).split(separator: "\n") where line.hasPrefix("ROSTER_SCHEMA_DIR=") || line.hasPrefix("ROSTER_DATA_DIR=") {
+      named.append(String(line.split(separator: "=", maxSplits: 1)[1]))
+    }
+    #expect(named.count >= 12)
+    for path in Set(named) { #expect(fm.fileExists(atPath: dest + path), "\(path) is named but not installed") }
+    #expect(fm.fileExists(atPath: dest + "/usr/local/share/roster/data/public_suffix_list.dat"))
+    #expect(fm.fileExists(atPath: dest + "/usr/local/share/roster/schema/001_init.sql"))
+  }
 }
+
