@@ -45,7 +45,8 @@ let package = Package(
 
     // MARK: Processes
     .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore"]),
-    .target(name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
+    .target(
+      name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit", "Sockets"]),
     .target(
       name: "DirectorySync",
       dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),

@@ -1,4 +1,5 @@
 import JSON
+import Synchronization
 
 /// The type of one named parameter. The dispatcher checks every request
 /// against it before a handler runs, and `rpc.discover` renders it as JSON Schema.
@@ -77,6 +78,9 @@ public struct CallContext: Sendable {
   /// Set only by the guided setup's pages (in-process, never from a
   /// socket): the setup link whose holder is acting (G1).
   public var setupLinkId: String?
+  /// Set by a socket transport: lets a method keep the connection after its
+  /// reply (events.subscribe streams on it). nil for in-process calls.
+  public var handoff: ConnectionHandoff?
 
   public init(peerUID: UInt32? = nil, peerGID: UInt32? = nil, peerPID: Int32? = nil, requestID: String = "-") {
     self.peerUID = peerUID
@@ -112,3 +116,19 @@ public struct MethodSpec: Sendable {
     self.handler = handler
   }
 }
+
+/// A connection a method may take over once its reply is written: the
+/// transport then runs the method's streamer on the connection's own thread
+/// and closes the connection when it returns.
+public final class ConnectionHandoff: Sendable {
+  public typealias Streamer = @Sendable (_ connection: any Sendable) -> Void
+  private let next = Mutex<Streamer?>(nil)
+
+  public init() {}
+
+  public func afterReply(_ streamer: @escaping Streamer) { next.withLock { $0 = streamer } }
+
+  /// The streamer to run now, if a method asked for one (once).
+  public func take() -> Streamer? { next.withLock { s in defer { s = nil }; return s } }
+}
+

@@ -6,6 +6,7 @@ import Postgres
 import RosterRuntime
 import RosterStore
 import ServiceKit
+import Sockets
 
 /// The provisioning process: workspaces, members, domains, SSO policy,
 /// sign-in decisions, the audit log and the event feed.
@@ -13,11 +14,13 @@ public final class ProvisioningService: Sendable {
   let ctx: ServiceContext
   let lists: DomainLists
   let verifier: DomainVerifier
+  let hub: EventHub
 
   public init(host: ProcessHost, lists: DomainLists) {
     ctx = ServiceContext(host: host)
     self.lists = lists
     verifier = DomainVerifier(ctx: ctx)
+    hub = EventHub(config: host.pgConfig)
   }
 
   /// Registers the methods and starts the background domain re-checks.
@@ -25,10 +28,49 @@ public final class ProvisioningService: Sendable {
     ctx.host.dispatcher.register(
       workspaceMethods() + memberMethods() + domainMethods() + signInMethods() + feedMethods())
     ctx.host.dispatcher.document(errors: Self.errorDocs)
+    hub.start()
+    ctx.host.onStop("event subscriptions") { [hub] in hub.stop() }
+    ctx.host.metrics.describe("roster_event_subscriptions_ended_total", type: "counter", help: "events.subscribe connections ended, by reason")
+    ctx.host.metrics.addCollector { [hub] in
+      [.init("roster_event_subscribers", "open events.subscribe connections", [], Double(hub.subscriberCount))]
+    }
     if recheckInterval > 0 {
       let loop = verifier.start(interval: recheckInterval)
       ctx.host.onStop("domain re-check loop") { loop.stop() }
     }
+  }
+
+  /// events.subscribe: the reply names the starting cursor; then the
+  /// connection streams the feed (EventSubscription).
+  func subscribe(_ p: Params, _ c: CallContext) throws -> JSONValue {
+    guard let handoff = c.handoff else {
+      throw RPCError.conflict("socket_required", "events.subscribe streams on the connection it arrives on: call it over provisioning.sock.")
+    }
+    let start: EventLog.Cursor
+    switch p["after"] {
+    case nil, .string("now")?:
+      start = EventLog.Cursor(try EventLog.tail(ctx.pool)) ?? .start
+    case let v?:
+      guard let c = v.stringValue.flatMap(EventLog.Cursor.init) ?? (v.intValue == 0 ? .start : nil) else {
+        throw RPCError.invalidParam(
+          "after", "'after' must be a cursor from this feed (\"KEY-ID\"), \"0\" for the beginning or \"now\" for the tail.", reason: "invalid_cursor")
+      }
+      start = c
+    }
+    let types = p.optionalArray("types")?.compactMap(\.stringValue)
+    let workspaceId = p.optionalID("workspaceId")
+    let (pool, hub, backlog, metrics, logger) = (ctx.pool, hub, ctx.config.eventsBacklog, ctx.host.metrics, ctx.logger)
+    handoff.afterReply { connection in
+      guard let connection = connection as? Connection else { return }
+      var s = EventSubscription(
+        pool: pool, hub: hub, connection: connection, cursor: start, workspaceId: workspaceId, types: types, backlog: backlog,
+        onEnd: { reason in
+          metrics.increment("roster_event_subscriptions_ended_total", ["reason": reason])
+          if reason == "backlog_exceeded" { logger.warning("event subscriber disconnected: too far behind", ["backlog": .int(Int64(backlog))]) }
+        })
+      s.run()
+    }
+    return ["cursor": .string(start == .start ? "0" : start.text)]
   }
 
   /// One pass of the domain re-check loop at a given time (tests drive the clock).
@@ -48,6 +90,15 @@ public final class ProvisioningService: Sendable {
         let page = try AuditLog.list(self.ctx.pool, workspaceId: wid, after: try p.cursor("after"), limit: p.limit())
         return ["entries": .array(page.entries), "nextCursor": .orNull(page.next)]
       },
+      MethodSpec(
+        "events.subscribe",
+        summary:
+          "Streams the event feed on this connection: the reply is {cursor}, then one events.event notification per event as it commits, in feed order, with the cursors of events.list. 'after' as for events.list; left out: from now. Filters: workspaceId, types. A subscriber too far behind gets events.closed and is disconnected.",
+        params: [
+          .optional("after", .cursor, "the last cursor you processed (resume), \"0\" for the beginning; default: now"), .optional("workspaceId", .uuid),
+          .optional("types", .array(.string(maxLength: 100), maxItems: 50), "only these event types"),
+        ], result: "{cursor}, then events.event notifications"
+      ) { p, c in try self.subscribe(p, c) },
       MethodSpec(
         "events.list",
         summary:
@@ -103,5 +154,6 @@ extension ProvisioningService {
     "auth.signIn": [.invalid("invalid_email"), .conflict("sso_not_configured")],
     "audit.list": [.invalid("invalid_cursor")],
     "events.list": [.invalid("invalid_cursor")],
+    "events.subscribe": [.invalid("invalid_cursor"), .conflict("socket_required")],
   ]
 }

@@ -39,7 +39,9 @@ public final class RPCSocketServer: Sendable {
 
   static func serve(_ conn: Connection, dispatcher: Dispatcher, maxLineBytes: Int) {
     var framer = LineFramer(maxLineBytes: maxLineBytes)
-    let context = CallContext(peerUID: conn.peer?.uid, peerGID: conn.peer?.gid, peerPID: conn.peer?.pid)
+    var context = CallContext(peerUID: conn.peer?.uid, peerGID: conn.peer?.gid, peerPID: conn.peer?.pid)
+    let handoff = ConnectionHandoff()
+    context.handoff = handoff
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     defer { buffer.deallocate() }
 
@@ -59,7 +61,15 @@ public final class RPCSocketServer: Sendable {
           }
         }
       }
-      return out.isEmpty || conn.write(out)
+      guard out.isEmpty || conn.write(out) else { return false }
+      // A method that keeps the connection (events.subscribe) streams on it
+      // now, on this thread; the connection ends when it returns.
+      if let streamer = handoff.take() {
+        conn.setBusy(false)
+        streamer(conn)
+        return false
+      }
+      return true
     }
 
     while true {

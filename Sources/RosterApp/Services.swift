@@ -37,7 +37,7 @@ public enum Services {
   public static let methodsByProcess: [String: Set<String>] = [
     "provisioning": [
       "audit.list", "auth.signIn", "directory.disable", "directory.enable", "directory.get", "directory.rotateToken", "domain.add", "domain.check",
-      "domain.confirm", "domain.list", "domain.listPending", "domain.remove", "events.list", "group.list", "group.mapRole", "group.mapRoles",
+      "domain.confirm", "domain.list", "domain.listPending", "domain.remove", "events.list", "events.subscribe", "group.list", "group.mapRole", "group.mapRoles",
       "member.add", "member.get", "member.list", "member.setRole", "scim.request", "setup.createLink", "setup.listLinks", "setup.revokeLinks",
       "sso.authorize", "sso.configure", "sso.get", "sso.token", "sso.traces", "sso.update", "workspace.create", "workspace.find",
       "workspace.get", "workspace.setPlan",

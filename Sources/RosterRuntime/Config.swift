@@ -39,6 +39,8 @@ public struct Config: Sendable {
   public var idpAllowHTTPLoopback: Bool
   /// Where this process serves GET /metrics, if anywhere.
   public var metricsListen: ListenAddress?
+  /// How many events may wait for an events.subscribe subscriber before it is disconnected.
+  public var eventsBacklog: Int = 10_000
 
   public static let documentation: [(String, String, String)] = [
     ("ROSTER_DATABASE_URL", "dbname=roster", "libpq connection string (URL or key=value); PGHOST etc. apply as usual"),
@@ -60,6 +62,7 @@ public struct Config: Sendable {
     ("ROSTER_SECRET_KEY", "none", "base64 of 32 random bytes: encrypts OIDC client secrets (required once a connection has one)"),
     ("ROSTER_IDP_CA_FILE", "the system's CAs only", "extra PEM CA bundle for HTTPS to IdPs (discovery, token, JWKS, metadata URLs)"),
     ("ROSTER_IDP_ALLOW_HTTP_LOOPBACK", "false", "true lets OIDC issuers on 127.0.0.1 use plain HTTP (local development and tests)"),
+    ("ROSTER_EVENTS_BACKLOG", "10000", "events.subscribe: events that may wait for a subscriber (beyond what its socket holds) before it is disconnected"),
     ("ROSTER_SCHEMA_DIR", "schema/ next to the executable or in the source tree", "the SQL migrations `roster migrate` applies"),
     ("ROSTER_DATA_DIR", "Roster_Policy.resources next to the executable", "the public/disposable mail domain lists and the public suffix list"),
   ]
@@ -166,7 +169,8 @@ public struct Config: Sendable {
     guard ["true", "false", "1", "0", "yes", "no"].contains(loopbackText) else {
       throw ConfigError(variable: "ROSTER_IDP_ALLOW_HTTP_LOOPBACK", problem: "expected true or false, got '\(loopbackText)'")
     }
-    return Config(
+    let backlog = try positive("ROSTER_EVENTS_BACKLOG", 10_000, max: 10_000_000)
+    var config = Config(
       databaseURL: value("ROSTER_DATABASE_URL") ?? "dbname=roster",
       runDir: runDir, scimListen: scim, publicURL: publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL,
       smtpHost: smtpHost, smtpPort: UInt16(smtp.port ?? 25), mailFrom: mailFrom, dnsServer: dns, opsUIDs: ops,
@@ -175,6 +179,8 @@ public struct Config: Sendable {
       maxConnections: try positive("ROSTER_MAX_CONNECTIONS", 256, max: 10_000),
       scimMetrics: ["true", "1", "yes"].contains(metricsText), webListen: web, redirectURIs: redirects, secretKey: secretKey, idpCAFile: caFile,
       idpAllowHTTPLoopback: ["true", "1", "yes"].contains(loopbackText), metricsListen: metricsListen)
+    config.eventsBacklog = backlog
+    return config
   }
 
   public func socketPath(_ process: String) -> String { "\(runDir)/\(process).sock" }

@@ -150,12 +150,13 @@ public enum EventLog {
   /// the whole feed (so a filtered follower does not rescan others' events),
   /// and never before `after`. Page and tail come from one statement, hence
   /// one snapshot: nothing between them can be skipped.
-  public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?) throws -> (events: [JSONValue], next: String) {
+  public static func list(_ pool: PGPool, after: Cursor, limit: Int, workspaceId: String?, types: [String]? = nil) throws -> (events: [JSONValue], next: String) {
     var page: SQL = """
       SELECT e.id, e.feed_key::text AS key_text, e.type, e.workspace_id, e.member_id, e.data, e.at, false AS tail FROM events e, h
       WHERE (e.feed_key, e.id) > (\(String(after.key))::xid8, \(after.id)) AND e.feed_key < h.xmin
       """
     if let workspaceId { page.append(" AND e.workspace_id = \(workspaceId)::uuid") }
+    if let types { page.append(" AND e.type = ANY(\(PGTextArray(types))::text[])") }
     page.append(" ORDER BY e.feed_key, e.id LIMIT \(limit + 1)")
     var q: SQL = "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), p AS ("
     q.append(page)
@@ -199,6 +200,21 @@ extension EventLog {
       ).first
     else { return "0" }
     return Cursor(key: UInt64(try r.string("key_text")) ?? 0, id: try r.int("id")).text
+  }
+}
+
+extension EventLog {
+  /// How many visible events after `after` match, counting at most `limit`
+  /// (how far behind a subscriber is).
+  public static func count(_ pool: PGPool, after: Cursor, workspaceId: String?, types: [String]?, limit: Int) throws -> Int {
+    var q: SQL = """
+      SELECT count(*) AS n FROM (SELECT 1 FROM events e
+      WHERE (e.feed_key, e.id) > (\(String(after.key))::xid8, \(after.id)) AND e.feed_key < pg_snapshot_xmin(pg_current_snapshot())
+      """
+    if let workspaceId { q.append(" AND e.workspace_id = \(workspaceId)::uuid") }
+    if let types { q.append(" AND e.type = ANY(\(PGTextArray(types))::text[])") }
+    q.append(" LIMIT \(limit)) s")
+    return Int(try pool.query(q).first?.int("n") ?? 0)
   }
 }
 

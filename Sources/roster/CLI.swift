@@ -38,7 +38,7 @@ enum CLI {
     return [
       "provisioning": common + [
         "ROSTER_SCIM_LISTEN", "ROSTER_SCIM_METRICS", "ROSTER_WEB_LISTEN", "ROSTER_DNS_SERVER", "ROSTER_SSO_REDIRECT_URIS", "ROSTER_SECRET_KEY",
-        "ROSTER_IDP_CA_FILE", "ROSTER_IDP_ALLOW_HTTP_LOOPBACK", "ROSTER_DATA_DIR",
+        "ROSTER_IDP_CA_FILE", "ROSTER_IDP_ALLOW_HTTP_LOOPBACK", "ROSTER_DATA_DIR", "ROSTER_EVENTS_BACKLOG",
       ],
       "deprovisioning": common,
       "notifications": common + ["ROSTER_SMTP_URL"],
