@@ -2,7 +2,7 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|events|all] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -87,4 +87,8 @@ if [ "$suite" = sso ] || [ "$suite" = all ]; then
   fi
   echo; echo "## SSO: the SAML ACS and sso.token, and the Python libraries on the same responses ($seconds s per row)"
   "$BIN/roster-bench" sso "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/web.sock" "$PWD/.venv/bin/python" "$PWD" "$seconds"
+fi
+if [ "$suite" = events ] || [ "$suite" = all ]; then
+  echo; echo "## Event feed: SCIM active:false → the subscriber holds member.deactivated; one subscriber under SCIM load ($seconds s)"
+  "$BIN/roster-bench" events "$RUN/provisioning.sock" "$RUN/scim.sock" 200 "$seconds"
 fi

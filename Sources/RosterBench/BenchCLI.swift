@@ -13,6 +13,7 @@ enum BenchCLI {
       roster-bench deprov CONNINFO PROV_SOCKET DEPROV_SOCKET SCIM_SOCKET [ITEMS] [SAMPLES]
       roster-bench outbox CONNINFO NOTIFICATIONS_SOCKET [COUNT]
       roster-bench sso CONNINFO PROV_SOCKET WEB_SOCKET PYTHON REPO_DIR [SECONDS]
+      roster-bench events PROV_SOCKET SCIM_SOCKET [SAMPLES] [SECONDS]
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -44,6 +45,10 @@ enum BenchCLI {
       case "sso" where args.count >= 6:
         try SSOBench.run(
           conninfo: args[1], provisioning: args[2], web: args[3], python: args[4], repo: args[5], seconds: Double(args.count > 6 ? args[6] : "5") ?? 5)
+      case "events" where args.count >= 3:
+        try EventsBench.run(
+          rpcSocket: args[1], scimSocket: args[2], samples: Int(args.count > 3 ? args[3] : "200") ?? 200,
+          seconds: Double(args.count > 4 ? args[4] : "5") ?? 5)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

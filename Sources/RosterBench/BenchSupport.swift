@@ -103,6 +103,7 @@ struct BenchError: Error, CustomStringConvertible {
 final class Counter: Sendable {
   private let value = Atomic<Int>(0)
   func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+  var current: Int { value.load(ordering: .relaxed) }
 }
 
 /// A line client owned by one benchmark thread.

@@ -11,8 +11,9 @@ import Testing
   let f: ProvisioningFixture
   let deprovisioning: RunningProcess
   let appPort: UInt16
-  let app: Spawned
+  var app: Spawned
   let appLog: String
+  let stateDir: String
 
   init() throws {
     appPort = freeLoopbackPort()
@@ -20,16 +21,30 @@ import Testing
       "ROSTER_IDP_ALLOW_HTTP_LOOPBACK": "true", "ROSTER_SSO_REDIRECT_URIS": "http://127.0.0.1:\(appPort)/sso/callback",
     ])
     deprovisioning = try RunningProcess("deprovisioning", database: f.database, runDir: f.process.runDir)
-    let dir = try TestFiles.makeTempDirectory(prefix: "roster-example-app")
-    appLog = dir + "/app.log"
-    app = try TestProcess.start(
+    stateDir = try TestFiles.makeTempDirectory(prefix: "roster-example-app")
+    appLog = stateDir + "/app.log"
+    app = try Self.startApp(port: appPort, runDir: f.process.runDir, stateDir: stateDir, log: appLog)
+  }
+
+  static func startApp(port: UInt16, runDir: String, stateDir: String, log: String) throws -> Spawned {
+    try? FileManager.default.removeItem(atPath: log)
+    let app = try TestProcess.start(
       [
-        TestFiles.python, TestFiles.repositoryRoot + "/docs/examples/roster_app.py", "--run-dir", f.process.runDir, "--listen", "127.0.0.1:\(appPort)",
-        "--state-dir", dir,
-      ], output: appLog)
-    guard TestProcess.waitUntil(timeout: 20, { ((try? String(contentsOfFile: self.appLog, encoding: .utf8)) ?? "").contains("ready") }) else {
+        TestFiles.python, TestFiles.repositoryRoot + "/docs/examples/roster_app.py", "--run-dir", runDir, "--listen", "127.0.0.1:\(port)",
+        "--state-dir", stateDir,
+      ], output: log)
+    guard TestProcess.waitUntil(timeout: 20, { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready") }) else {
       app.stop()
-      throw TestError("the example app did not start: \((try? String(contentsOfFile: appLog, encoding: .utf8)) ?? "")")
+      throw TestError("the example app did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+    return app
+  }
+
+  /// What the app's subscriber handled, in order: (cursor, type, memberId).
+  func handled() -> [(cursor: String, type: String, member: String)] {
+    ((try? String(contentsOfFile: stateDir + "/events.log", encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+      let p = $0.split(separator: " ").map(String.init)
+      return p.count == 3 ? (p[0], p[1], p[2]) : nil
     }
   }
 
@@ -139,8 +154,16 @@ import Testing
     #expect(removed.json["kind"] == "deprovision")
     #expect(signedOut(janeSSO.cookie))
     #expect(try request("GET", "/me", cookie: adminCookie).status == 200, "the admin's own session stays")
-    // The follower keeps its place across restarts.
-    let cursor = try String(contentsOfFile: URL(fileURLWithPath: appLog).deletingLastPathComponent().path + "/event-cursor", encoding: .utf8)
-    #expect(cursor.contains("-"), "\(cursor)")
+    // The subscriber keeps its place across a restart: what happens while
+    // the app is down is handled once it is back, and nothing twice.
+    app.stop()
+    let late = try f.rpc.call("member.add", ["workspaceId": .string(w.id), "email": "late@acme.test", "actor": f.admin(w)])["memberId"]!.stringValue!
+    app = try Self.startApp(port: appPort, runDir: f.process.runDir, stateDir: stateDir, log: appLog)
+    #expect(TestProcess.waitUntil(timeout: 10) { self.handled().contains { $0.member == late && $0.type == "member.created" } })
+    let cursors = handled().map(\.cursor)
+    #expect(Set(cursors).count == cursors.count, "no event handled twice")
+    f.waitForFeed()
+    let listed = try f.rpc.call("events.list", ["after": .string(cursors.first!), "limit": 1000])["events"]?.arrayValue?.compactMap { $0["cursor"]?.stringValue } ?? []
+    #expect(Array(cursors.dropFirst()) == listed, "nothing missed, in feed order")
   }
 }

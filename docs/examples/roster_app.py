@@ -5,8 +5,9 @@ It shows what an app does and when (docs/integration.md):
   * sign-up creates a workspace; admins invite and remove members;
   * every sign-in asks Roster what it means (auth.signIn), and an SSO
     sign-in goes through sso.authorize / sso.token with PKCE;
-  * a follower reads the event feed and revokes sessions of members who were
-    deactivated, deleted or told to sign in again;
+  * a subscriber to the event feed (events.subscribe) revokes the sessions
+    of members who were deactivated, deleted or told to sign in again, the
+    moment Roster commits it, and resumes from its stored cursor;
   * /scim/v2/ is proxied to Roster's SCIM listener, so the IdP talks to the
     app's own URL.
 
@@ -170,33 +171,52 @@ class App:
 
     # -- the event feed -----------------------------------------------------
     def follow_events(self, stop):
-        """Reads the feed from where it stopped last time (or the tail on a
-        first start), and acts on what concerns sessions. nextCursor is
-        passed back every time; it is never null."""
+        """Subscribes to the feed (events.subscribe keeps the connection open
+        and pushes each event as it commits) from where it stopped last time,
+        or from now on a first start, and acts on what concerns sessions.
+        After a disconnect it subscribes again from the last cursor handled:
+        nothing is missed, nothing is seen twice."""
         cursor_file = os.path.join(self.state_dir, "event-cursor")
         try:
             with open(cursor_file) as f:
-                cursor = f.read().strip() or "now"
+                cursor = f.read().strip() or None
         except FileNotFoundError:
-            cursor = "now"
+            cursor = None
+
+        def remember(c):
+            with open(cursor_file + ".tmp", "w") as f:
+                f.write(c)
+            os.replace(cursor_file + ".tmp", cursor_file)
+
         while not stop.is_set():
             try:
-                page = self.roster.call("provisioning", "events.list", {"after": cursor, "limit": 500})
-            except (OSError, RosterError) as e:
-                print("event feed: %s; retrying" % e, file=sys.stderr, flush=True)
-                stop.wait(2)
-                continue
-            for event in page["events"]:
-                if event["type"] in ("member.deactivated", "member.deleted", "member.sessions_revoked"):
-                    self.revoke_member(event["memberId"])
-                elif event["type"] == "member.role_changed":
-                    self.set_role(event["memberId"], event["data"].get("to"))
-            cursor = page["nextCursor"]
-            with open(cursor_file + ".tmp", "w") as f:
-                f.write(cursor)
-            os.replace(cursor_file + ".tmp", cursor_file)
-            if not page["events"]:
-                stop.wait(0.5)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(os.path.join(self.roster.run_dir, "provisioning.sock"))
+                    params = {"after": cursor} if cursor else {}
+                    s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": params}).encode() + b"\n")
+                    lines = s.makefile("rb")
+                    reply = json.loads(lines.readline())
+                    if "error" in reply:
+                        raise RosterError(reply["error"])
+                    if cursor is None:
+                        cursor = reply["result"]["cursor"]
+                        remember(cursor)
+                    for line in lines:
+                        message = json.loads(line)
+                        if message.get("method") == "events.closed":  # too far behind: resume from its cursor
+                            break
+                        event = message["params"]
+                        with open(os.path.join(self.state_dir, "events.log"), "a") as log:  # what the app handled, in order
+                            log.write("%s %s %s\n" % (event["cursor"], event["type"], event.get("memberId") or "-"))
+                        if event["type"] in ("member.deactivated", "member.deleted", "member.sessions_revoked"):
+                            self.revoke_member(event["memberId"])
+                        elif event["type"] == "member.role_changed":
+                            self.set_role(event["memberId"], event["data"].get("to"))
+                        cursor = event["cursor"]
+                        remember(cursor)
+            except (OSError, ValueError, RosterError) as e:
+                print("event feed: %s; subscribing again" % e, file=sys.stderr, flush=True)
+            stop.wait(1)
 
 
 def handler(app):
