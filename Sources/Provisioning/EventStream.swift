@@ -23,6 +23,16 @@ final class EventHub: Sendable {
 
   let pipes = Pipes()
   let nextId = Atomic<UInt64>(0)
+  /// Set when the process begins to stop: subscribers say so and end.
+  let stopping = Atomic<Bool>(false)
+
+  func beginShutdown() {
+    stopping.store(true, ordering: .releasing)
+    pipes.map.withLock { all in
+      var one: UInt8 = 1
+      for p in all.values { _ = Glibc.write(p.write, &one, 1) }
+    }
+  }
   let listener: PGListener
 
   init(config: PGConfig) {
@@ -102,8 +112,12 @@ struct EventSubscription {
     var lastUnread = 0
     var delivered = cursor
     var inbox = [UInt8](repeating: 0, count: 4096)
+    // A client may half-close after its request (socat does when its input
+    // ends): keep streaming; a full close shows as a hang-up or a failed send.
+    var inputOpen = true
 
     while true {
+      if hub.stopping.load(ordering: .acquiring) { return finish("shutting_down", delivered) }
       // Fetch when little is held here; the cursor moves past what is queued.
       if queue.count < Self.fetchBatch / 2 {
         do {
@@ -141,16 +155,16 @@ struct EventSubscription {
         if waiting > backlog { return finish("backlog_exceeded", delivered) }
       }
       var fds = [
-        pollfd(fd: fd, events: Int16(POLLIN) | (queue.isEmpty ? 0 : Int16(POLLOUT)), revents: 0),
+        pollfd(fd: fd, events: (inputOpen ? Int16(POLLIN) : 0) | (queue.isEmpty ? 0 : Int16(POLLOUT)), revents: 0),
         pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
       ]
       // While events are held and the socket is full, wake up now and then to measure the lag.
       let timeout: Int32 = queue.isEmpty ? (retry == 0 ? 0 : retry) : 250
       let rc = poll(&fds, 2, timeout)
       if rc < 0 && errno != EINTR { return finish("poll_failed", nil) }
-      if fds[0].revents & Int16(POLLIN) != 0 {
+      if inputOpen && fds[0].revents & Int16(POLLIN) != 0 {
         let n = recv(fd, &inbox, inbox.count, Int32(MSG_DONTWAIT))
-        if n == 0 { return finish("client_closed", nil) }  // or the process is stopping
+        if n == 0 { inputOpen = false }
         if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return finish("client_gone", nil) }
       }
       if fds[0].revents & Int16(POLLHUP | POLLERR) != 0 { return finish("client_gone", nil) }
@@ -169,15 +183,14 @@ struct EventSubscription {
   }
 
   func finish(_ reason: String, _ delivered: EventLog.Cursor?) {
-    if reason == "backlog_exceeded", let delivered {
+    let messages = [
+      "backlog_exceeded": "More than \(backlog) events waited for this subscriber; subscribe again with after = cursor to resume where it stopped.",
+      "shutting_down": "The process is stopping; subscribe again (to this or another copy) with after = cursor.",
+    ]
+    if let message = messages[reason], let delivered {
       let note: JSONValue = [
         "jsonrpc": "2.0", "method": "events.closed",
-        "params": [
-          "reason": .string(reason),
-          "message": .string(
-            "More than \(backlog) events waited for this subscriber; subscribe again with after = cursor to resume where it stopped."),
-          "cursor": .string(delivered == .start ? "0" : delivered.text),
-        ],
+        "params": ["reason": .string(reason), "message": .string(message), "cursor": .string(delivered == .start ? "0" : delivered.text)],
       ]
       _ = connection.write(JSONWriter.bytes(note) + [0x0A])
     }

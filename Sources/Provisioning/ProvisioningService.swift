@@ -29,6 +29,7 @@ public final class ProvisioningService: Sendable {
       workspaceMethods() + memberMethods() + domainMethods() + signInMethods() + feedMethods())
     ctx.host.dispatcher.document(errors: Self.errorDocs)
     hub.start()
+    ctx.host.beforeStop { [hub] in hub.beginShutdown() }
     ctx.host.onStop("event subscriptions") { [hub] in hub.stop() }
     ctx.host.metrics.describe("roster_event_subscriptions_ended_total", type: "counter", help: "events.subscribe connections ended, by reason")
     ctx.host.metrics.addCollector { [hub] in

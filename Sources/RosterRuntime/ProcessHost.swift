@@ -111,6 +111,15 @@ public final class ProcessHost: Sendable {
     stops.withLock { $0.append((what, action)) }
   }
 
+  /// Runs first when the process stops, before any component stops: for
+  /// long-lived connections (event subscriptions) to end on their own
+  /// instead of holding up the socket's graceful stop.
+  public func beforeStop(_ action: @escaping @Sendable () -> Void) {
+    firstStops.withLock { $0.append(action) }
+  }
+
+  private let firstStops = Mutex<[@Sendable () -> Void]>([])
+
   /// Waits (up to `seconds`) for the database, then checks its schema version.
   public func checkDatabase(requiredSchema: Int, currentVersion: (PGConnection) throws -> Int, waitSeconds: Double = 30) throws {
     let deadline = Date().addingTimeInterval(waitSeconds)
@@ -161,6 +170,7 @@ public final class ProcessHost: Sendable {
   /// Stops every component in reverse start order: sockets stop accepting and
   /// finish requests in flight, workers finish their current item.
   public func shutdown() {
+    for action in firstStops.withLock({ l in defer { l.removeAll() }; return l }) { action() }
     let list = stops.withLock { l in
       let copy = l
       l.removeAll()

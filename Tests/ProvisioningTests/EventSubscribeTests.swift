@@ -67,9 +67,13 @@ final class TestSubscriber: @unchecked Sendable {
     let w = try f.workspace()
     let sub = try TestSubscriber(socket: socket)
     let start = try #require(sub.cursor, "\(sub.reply)")
+    // socat half-closes once its input ends: the stream goes on.
+    let halfClosed = try TestSubscriber(socket: socket)
+    halfClosed.client.finishSending()
     let started = Date()
     try f.addMember(w, "jane@acme.test")
     let first = sub.events(1)
+    #expect(halfClosed.events(1) == first)
     #expect(first.first?["type"] == "member.created")
     #expect(Date().timeIntervalSince(started) < 2, "pushed, not polled")
     for i in 0..<5 { try f.addMember(w, "m\(i)@acme.test") }
@@ -188,6 +192,23 @@ final class TestSubscriber: @unchecked Sendable {
     let listed = try list(after: start)
     #expect(listed.count == made && remaining.count == made - seen.count, "seen \(seen.count), remaining \(remaining.count), listed \(listed.count), resume at \(resumeAt), first remaining \(remaining.first?["cursor"] ?? .null)")
     #expect((seen + remaining.compactMap { $0["cursor"]?.stringValue }) == listed.compactMap { $0["cursor"]?.stringValue }, "resuming loses nothing")
+  }
+
+  /// A process that stops tells its subscribers where to resume, at once.
+  @Test func e1AStoppingProcessClosesItsSubscriptionsWithTheResumeCursor() throws {
+    let other = try RunningProcess("provisioning", database: f.database)
+    let sub = try TestSubscriber(socket: other.socketPath)
+    let w = try f.workspace()
+    let got = sub.events(1)
+    #expect(got.count == 1)
+    let t0 = Date()
+    other.stop()
+    #expect(Date().timeIntervalSince(t0) < 5, "not held up by the open subscription")
+    let closing = sub.next()
+    #expect(closing?["method"] == "events.closed")
+    #expect(closing?["params"]?["reason"] == "shutting_down")
+    #expect(closing?["params"]?["cursor"] == got.first?["cursor"])
+    _ = w
   }
 
   /// Events from any copy of the provisioning process, and from the
