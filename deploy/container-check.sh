@@ -77,8 +77,9 @@ as_roster env "PATH=$PATH" ROSTER_BIN="$ROSTER_BIN" "$entry" migrate
 for role in provisioning deprovisioning notifications; do
   # runuser itself in the background (not the as_roster function, whose
   # subshell would take the signal without passing it on).
-  if [ "$(id -u)" = 0 ]; then runuser -u roster -- "$entry" "$role" >"$root/$role.log" 2>&1 &
-  else "$entry" "$role" >"$root/$role.log" 2>&1 &
+  metrics="ROSTER_METRICS_LISTEN=unix:$ROSTER_RUN_DIR/$role-metrics.sock"
+  if [ "$(id -u)" = 0 ]; then runuser -u roster -- env "$metrics" "$entry" "$role" >"$root/$role.log" 2>&1 &
+  else env "$metrics" "$entry" "$role" >"$root/$role.log" 2>&1 &
   fi
   pids+=($!)
 done
@@ -88,7 +89,10 @@ for role in provisioning deprovisioning notifications; do
   [ "$(stat -c %a "$ROSTER_RUN_DIR/$role.sock")" = 660 ] || fail "$role.sock is not 0660"
   health="$(echo '{"jsonrpc":"2.0","method":"system.health","id":1}' | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/$role.sock")"
   case "$health" in *'"status":"ok"'*) ;; *) fail "$role health: $health" ;; esac
+  scrape="$(printf 'GET /metrics HTTP/1.1\r\nHost: prometheus\r\nConnection: close\r\n\r\n' | socat -t 5 - "UNIX-CONNECT:$ROSTER_RUN_DIR/$role-metrics.sock")"
+  case "$scrape" in "HTTP/1.1 200"*"# TYPE roster_database_up gauge"*) ;; *) fail "$role metrics: $(echo "$scrape" | head -3)" ;; esac
 done
+log "each role serves GET /metrics on ROSTER_METRICS_LISTEN"
 call() { as_roster "$ROSTER_BIN" call --raw "$@"; }
 
 log "smoke: one SCIM create"

@@ -29,6 +29,8 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 # The guided setup's pages are tested in a real browser: headless Chromium over WebDriver.
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium chromium-driver)
+# Monitoring is tested with a real Prometheus (and its promtool).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 fc-list 2>/dev/null | grep -q DejaVu || need+=(fonts-dejavu-core)
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)

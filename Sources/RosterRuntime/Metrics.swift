@@ -156,6 +156,8 @@ public final class Metrics: Sendable {
   }
 
   static func format(_ d: Double) -> String {
+    if d.isNaN { return "NaN" }
+    if d.isInfinite { return d > 0 ? "+Inf" : "-Inf" }
     if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
     return "\(d)"
   }

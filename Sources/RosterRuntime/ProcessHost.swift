@@ -1,4 +1,5 @@
 import Foundation
+import HTTP1
 import JSON
 import JSONRPC
 import Postgres
@@ -158,6 +159,31 @@ public final class ProcessHost: Sendable {
     server.start()
     onStop("rpc socket") { server.stop() }
     logger.info("serving JSON-RPC", ["socket": .string(path), "version": .string(rosterVersion)])
+    if let address = config.metricsListen { try serveMetrics(address) }
+  }
+
+  /// ROSTER_METRICS_LISTEN: GET /metrics in the Prometheus text format, and nothing else.
+  func serveMetrics(_ address: ListenAddress) throws {
+    let listener = try Listener.bind(address)
+    var options = StreamServer.Options()
+    options.maxConnections = 16
+    let server = HTTPServer(
+      listener: listener, options: options,
+      onError: { status, message in
+        HTTPResponse(status: status, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array((message + "\n").utf8))
+      },
+      handler: { [metrics] r in
+        guard r.path == "/metrics" else {
+          return HTTPResponse(status: 404, headers: [("Content-Type", "text/plain; charset=utf-8")], body: Array("Only /metrics is served here.\n".utf8))
+        }
+        guard r.method == "GET" || r.method == "HEAD" else {
+          return HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")], body: Array("GET /metrics\n".utf8))
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: Array(metrics.render().utf8))
+      })
+    server.start()
+    onStop("metrics listener") { server.stop() }
+    logger.info("serving metrics", ["listen": .string(listener.address.description)])
   }
 
   /// Blocks until SIGTERM or SIGINT, then stops components in reverse order.

@@ -66,8 +66,24 @@ public final class TestHTTP {
       if let c = l.firstIndex(of: ":") { headers.append((String(l[..<c]), l[l.index(after: c)...].trimmingCharacters(in: .whitespaces))) }
     }
     if status == 100 { return try readResponse() }
-    let length = Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
     var body: [UInt8] = []
+    if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased().contains("chunked") }) {
+      // Chunked (Prometheus and other Go servers for larger answers).
+      while let sizeLine = try client.readLine() {
+        let text = String(decoding: sizeLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let size = Int(text.split(separator: ";").first ?? "", radix: 16) else { throw TestError("bad chunk size '\(text)'") }
+        if size == 0 {
+          while let trailer = try client.readLine(), !String(decoding: trailer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {}
+          break
+        }
+        var chunk: [UInt8] = []
+        while chunk.count < size { chunk += try client.readSome(max: size - chunk.count) }
+        body += chunk
+        _ = try client.readLine()  // the CRLF after the chunk
+      }
+      return Response(status: status, headers: headers, body: body)
+    }
+    let length = Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
     while body.count < length { body += try client.readSome(max: length - body.count) }
     return Response(status: status, headers: headers, body: body)
   }
