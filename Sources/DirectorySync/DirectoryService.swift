@@ -40,7 +40,7 @@ public final class DirectoryService: Sendable {
     options.maxConnections = ctx.config.maxConnections
     let metricsEnabled = ctx.config.scimMetrics
     let server = HTTPServer(
-      listener: listener, options: options,
+      listener: listener, options: options, limits: .timed(ctx.config.requestTimeoutSeconds),
       onError: { status, message in SCIMResponse.error(SCIMError(status, status == 400 ? "invalidSyntax" : nil, message)).http },
       handler: { [router, ctx] req in
         if metricsEnabled && req.method == "GET" && req.path == "/metrics" {

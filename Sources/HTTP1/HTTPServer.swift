@@ -90,7 +90,7 @@ public struct HTTPResponse: Sendable {
   static let reasons: [Int: String] = [
     100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 412: "Precondition Failed",
-    413: "Payload Too Large", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    408: "Request Timeout", 413: "Payload Too Large", 415: "Unsupported Media Type", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
   ]
 
@@ -126,8 +126,21 @@ public final class HTTPServer: Sendable {
   public struct Limits: Sendable {
     public var maxHeaderBytes = 16 * 1024
     public var maxBodyBytes = 1 << 20
+    /// A keep-alive connection may wait this long for its next request.
     public var idleTimeoutSeconds: Double = 60
+    /// The request line and headers must arrive within this of the first byte (else 408).
+    public var headerTimeoutSeconds: Double = 10
+    /// The whole request, body included, must arrive within this of the first byte (else 408).
+    public var requestTimeoutSeconds: Double = 30
     public init() {}
+
+    /// Headers within `seconds`, the whole request within three times that.
+    public static func timed(_ seconds: Double) -> Limits {
+      var l = Limits()
+      l.headerTimeoutSeconds = seconds
+      l.requestTimeoutSeconds = seconds * 3
+      return l
+    }
   }
 
   public let server: StreamServer
@@ -157,6 +170,9 @@ struct HTTPConnection {
   let onError: HTTPServer.ErrorResponder
   var buffer: [UInt8] = []
   var eof = false
+  /// A request has begun arriving (its deadline runs) / its head is in.
+  var inRequest = false
+  var headDone = false
 
   init(conn: Connection, limits: HTTPServer.Limits, handler: @escaping HTTPServer.Handler, onError: @escaping HTTPServer.ErrorResponder) {
     self.conn = conn
@@ -168,11 +184,31 @@ struct HTTPConnection {
   struct Failure: Error {
     let status: Int
     let message: String
+
+    static func timedOut(_ seconds: Double, headDone: Bool) -> Failure {
+      Failure(status: 408, message: "The request \(headDone ? "body" : "headers") did not arrive within \(Int(seconds)) seconds.")
+    }
   }
 
-  mutating func fill() -> Bool {
+  /// Reads more. Between requests the idle timeout applies; once a request
+  /// has begun, what is left of its deadline (header or whole request) does,
+  /// and running out of it is a 408, so a byte-at-a-time client cannot keep
+  /// a connection.
+  mutating func fill() throws -> Bool {
     var chunk = [UInt8](repeating: 0, count: 65536)
+    var deadline: Double? = nil
+    if inRequest || !buffer.isEmpty {
+      let elapsed = conn.setPartial(true)
+      let limit = headDone ? limits.requestTimeoutSeconds : limits.headerTimeoutSeconds
+      let left = limit - elapsed
+      if left <= 0 { throw Failure.timedOut(limit, headDone: headDone) }
+      conn.setReceiveTimeout(seconds: min(left, limits.idleTimeoutSeconds))
+      deadline = limit
+    }
     let n = chunk.withUnsafeMutableBytes { conn.read(into: $0) }
+    if n < 0, let deadline, errno == EAGAIN || errno == EWOULDBLOCK {
+      throw Failure.timedOut(deadline, headDone: headDone)
+    }
     if n <= 0 {
       eof = true
       return false
@@ -186,11 +222,18 @@ struct HTTPConnection {
     while true {
       do {
         guard let head = try readHead() else { return }
-        conn.setBusy(true)
-        defer { conn.setBusy(false) }
+        headDone = true
         var request = try parseHead(head)
         let keepAlive = wantsKeepAlive(request)
         request.body = try readBody(request)
+        // The request is in: from here the connection is working (never
+        // evicted, and a graceful stop waits for its reply).
+        inRequest = false
+        headDone = false
+        conn.setPartial(false)
+        conn.setReceiveTimeout(seconds: limits.idleTimeoutSeconds)
+        conn.setBusy(true)
+        defer { conn.setBusy(false) }
         let response = handler(request)
         let bytes = response.serialize(keepAlive: keepAlive, headOnly: request.method == "HEAD")
         if !conn.write(bytes) || !keepAlive { return }
@@ -240,7 +283,8 @@ struct HTTPConnection {
       if buffer.count > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than 16 KiB.") }
       // Leading blank lines between requests are allowed (RFC 9112 §2.2).
       while buffer.first == 0x0D || buffer.first == 0x0A { buffer.removeFirst() }
-      if !fill() {
+      if !buffer.isEmpty { inRequest = true }
+      if try !fill() {
         if buffer.isEmpty { return nil }
         throw Failure(status: 400, message: "The connection ended in the middle of the request headers.")
       }
@@ -311,7 +355,7 @@ struct HTTPConnection {
     if length > limits.maxBodyBytes { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
     if length > 0 { try continueIfExpected(r) }
     while buffer.count < length {
-      if !fill() { throw Failure(status: 400, message: "The connection ended before the whole body arrived.") }
+      if try !fill() { throw Failure(status: 400, message: "The connection ended before the whole body arrived.") }
     }
     let body = Array(buffer[..<length])
     buffer.removeFirst(length)
@@ -335,7 +379,7 @@ struct HTTPConnection {
       }
       scanFrom = buffer.count
       if buffer.count > 4096 { throw Failure(status: 400, message: "Malformed chunk header.") }
-      if !fill() { throw Failure(status: 400, message: "The connection ended inside a chunked body.") }
+      if try !fill() { throw Failure(status: 400, message: "The connection ended inside a chunked body.") }
     }
   }
 
@@ -353,7 +397,7 @@ struct HTTPConnection {
       // Compared without adding: a chunk size near Int.max must not overflow.
       if size > limits.maxBodyBytes - body.count { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
       while buffer.count < size + 2 {
-        if !fill() { throw Failure(status: 400, message: "The connection ended inside a chunk.") }
+        if try !fill() { throw Failure(status: 400, message: "The connection ended inside a chunk.") }
       }
       body += buffer[..<size]
       guard buffer[size] == 0x0D || buffer[size] == 0x0A else { throw Failure(status: 400, message: "Malformed chunk.") }

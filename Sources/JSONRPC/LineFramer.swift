@@ -22,6 +22,9 @@ public struct LineFramer: Sendable {
   /// Bytes waiting for their newline.
   public var pendingCount: Int { buffer.count }
 
+  /// True when part of a line has arrived and its newline has not.
+  public var isMidLine: Bool { !buffer.isEmpty || discarding }
+
   public mutating func push(_ chunk: UnsafeBufferPointer<UInt8>) -> [Event] {
     var events: [Event] = []
     var start = 0

@@ -144,7 +144,10 @@ struct EventSubscription {
           return finish("client_gone", nil)
         }
         pending.removeFirst(n)
-        if n > 0 { lastProgress = ContinuousClock.now }
+        if n > 0 {
+          lastProgress = ContinuousClock.now
+          connection.touch()  // a subscriber taking events is not idle (eviction at the cap)
+        }
         if pending.isEmpty { delivered = queue.removeFirst().cursor }
       }
       lastUnread = unread(fd)

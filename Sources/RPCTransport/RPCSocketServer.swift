@@ -2,17 +2,26 @@ import JSON
 import JSONRPC
 import Sockets
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Serves a `Dispatcher` over a stream socket: one JSON text per line, both ways.
 public final class RPCSocketServer: Sendable {
   public let server: StreamServer
   let dispatcher: Dispatcher
   let maxLineBytes: Int
+  /// A request line must be complete this long after its first byte
+  /// (a byte-at-a-time client cannot hold a connection for ever).
+  let lineTimeoutSeconds: Double
 
   public init(
-    listener: Listener, dispatcher: Dispatcher, options: StreamServer.Options = .init(), maxLineBytes: Int = 1 << 20
+    listener: Listener, dispatcher: Dispatcher, options: StreamServer.Options = .init(), maxLineBytes: Int = 1 << 20,
+    lineTimeoutSeconds: Double = 10
   ) {
     self.dispatcher = dispatcher
     self.maxLineBytes = maxLineBytes
+    self.lineTimeoutSeconds = lineTimeoutSeconds
     let refusal = JSONWriter.bytes(
       Dispatcher.errorResponse(
         id: .null,
@@ -24,8 +33,8 @@ public final class RPCSocketServer: Sendable {
       refuse: { fd in
         refusal.withUnsafeBytes { _ = SocketCalls.sendAll(fd, $0) }
       },
-      handler: { [dispatcher, maxLineBytes] conn in
-        RPCSocketServer.serve(conn, dispatcher: dispatcher, maxLineBytes: maxLineBytes)
+      handler: { [dispatcher, maxLineBytes, lineTimeoutSeconds] conn in
+        RPCSocketServer.serve(conn, dispatcher: dispatcher, maxLineBytes: maxLineBytes, lineTimeoutSeconds: lineTimeoutSeconds)
       })
   }
 
@@ -37,7 +46,16 @@ public final class RPCSocketServer: Sendable {
       Dispatcher.errorResponse(
         id: .null, .invalidRequest("the request line is longer than 1 MiB", reason: "line_too_long"))) + [0x0A]
 
-  static func serve(_ conn: Connection, dispatcher: Dispatcher, maxLineBytes: Int) {
+  static func timeoutReply(_ seconds: Double) -> [UInt8] {
+    JSONWriter.bytes(
+      Dispatcher.errorResponse(
+        id: .null,
+        .invalidRequest(
+          "the request line was not finished within \(Int(seconds)) seconds of its first byte; the connection is closed",
+          reason: "request_timeout"))) + [0x0A]
+  }
+
+  static func serve(_ conn: Connection, dispatcher: Dispatcher, maxLineBytes: Int, lineTimeoutSeconds: Double = 10) {
     var framer = LineFramer(maxLineBytes: maxLineBytes)
     var context = CallContext(peerUID: conn.peer?.uid, peerGID: conn.peer?.gid, peerPID: conn.peer?.pid)
     let handoff = ConnectionHandoff()
@@ -72,8 +90,29 @@ public final class RPCSocketServer: Sendable {
       return true
     }
 
+    var timed = false
     while true {
+      // Idle between lines: no limit (the app keeps connections open). Inside
+      // a line: what is left of the line's time.
+      let midLine = framer.isMidLine
+      let elapsed = conn.setPartial(midLine)
+      if midLine {
+        let left = lineTimeoutSeconds - elapsed
+        if left <= 0 {
+          _ = conn.write(timeoutReply(lineTimeoutSeconds))
+          return
+        }
+        conn.setReceiveTimeout(seconds: left)
+        timed = true
+      } else if timed {
+        conn.setReceiveTimeout(seconds: 0)
+        timed = false
+      }
       let n = conn.read(into: buffer)
+      if n < 0 && midLine && (errno == EAGAIN || errno == EWOULDBLOCK) {
+        _ = conn.write(timeoutReply(lineTimeoutSeconds))
+        return
+      }
       if n <= 0 {
         // End of input (or error): a last line without newline still counts.
         _ = process(framer.finish())

@@ -29,14 +29,14 @@ public enum APIReference {
       | code | meaning | reasons every method may give |
       |---|---|---|
       | -32700 | the line is not JSON | `parse_error` |
-      | -32600 | not a JSON-RPC 2.0 request | `invalid_request`, `batch_too_large`, `line_too_long` |
+      | -32600 | not a JSON-RPC 2.0 request | `invalid_request`, `batch_too_large`, `line_too_long`, `request_timeout` (the line did not finish within `ROSTER_REQUEST_TIMEOUT` of its first byte; the connection is then closed) |
       | -32601 | no such method on this socket (the message names the socket that has it) | `method_not_found` |
       | -32602 | a parameter is missing or wrong | `missing_param` (all missing ones in `data.params`), `unknown_param`, `invalid_param`, `too_long`, `nul_character`, `named_params_only` |
       | -32603 | a bug on our side (the log has the details) | `internal_error` |
       | -32001 | the thing named does not exist | `…_not_found` |
       | -32002 | the request conflicts with the current state | per method |
       | -32003 | the actor may not do this | `not_admin`, `ops_required`, `ops_not_permitted`, `not_permitted` |
-      | -32004 | the database is unreachable for now; try again | `database_unavailable` |
+      | -32004 | the database is unreachable for now; try again | `database_unavailable`, `too_many_connections` (every connection is working on a request; reconnect shortly) |
 
       Methods that change something take `actor`: `{"memberId": ID}` (an admin
       of the workspace the app vouches for) or `{"ops": NAME}` (only from a uid

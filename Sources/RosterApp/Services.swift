@@ -80,7 +80,7 @@ public enum Services {
       sso.addRoutes(to: web)
       let setup = SetupPortal(host: host, sso: sso)
       setup.install(web: web)
-      let server = try web.serve(host.config.webListen, maxConnections: host.config.maxConnections)
+      let server = try web.serve(host.config.webListen, maxConnections: host.config.maxConnections, requestTimeoutSeconds: host.config.requestTimeoutSeconds)
       host.onStop("web listener") { server.stop() }
       return ProvisioningParts(provisioning: service, directory: directory, sso: sso, web: web, setup: setup)
     case "deprovisioning":

@@ -41,6 +41,9 @@ public struct Config: Sendable {
   public var metricsListen: ListenAddress?
   /// How many events may wait for an events.subscribe subscriber before it is disconnected.
   public var eventsBacklog: Int = 10_000
+  /// A request must arrive in full this long after its first byte: a JSON-RPC
+  /// line, HTTP request headers (an HTTP body gets three times as long).
+  public var requestTimeoutSeconds: Double = 10
 
   public static let documentation: [(String, String, String)] = [
     ("ROSTER_DATABASE_URL", "dbname=roster", "libpq connection string (URL or key=value); PGHOST etc. apply as usual"),
@@ -54,7 +57,8 @@ public struct Config: Sendable {
     ("ROSTER_LOG_LEVEL", "info", "debug, info, warning or error"),
     ("ROSTER_LOG_FORMAT", "text", "text or json (one object per line on stderr)"),
     ("ROSTER_DB_POOL_SIZE", "8", "database connections per process"),
-    ("ROSTER_MAX_CONNECTIONS", "256", "concurrent socket connections per listener"),
+    ("ROSTER_MAX_CONNECTIONS", "256", "concurrent socket connections per listener; at the cap a newcomer replaces the half-sent or longest-idle one"),
+    ("ROSTER_REQUEST_TIMEOUT", "10", "seconds a JSON-RPC line or HTTP request headers may take to arrive after their first byte (HTTP bodies: 3×)"),
     ("ROSTER_SCIM_METRICS", "false", "also serve GET /metrics on the SCIM listener"),
     ("ROSTER_METRICS_LISTEN", "off", "tcp:HOST:PORT or unix:PATH: this process serves GET /metrics (Prometheus text) there"),
     ("ROSTER_WEB_LISTEN", "unix:$ROSTER_RUN_DIR/web.sock", "unix:PATH or tcp:127.0.0.1:PORT for the browser-facing paths (/sso/…, /setup/…)"),
@@ -180,6 +184,7 @@ public struct Config: Sendable {
       scimMetrics: ["true", "1", "yes"].contains(metricsText), webListen: web, redirectURIs: redirects, secretKey: secretKey, idpCAFile: caFile,
       idpAllowHTTPLoopback: ["true", "1", "yes"].contains(loopbackText), metricsListen: metricsListen)
     config.eventsBacklog = backlog
+    config.requestTimeoutSeconds = Double(try positive("ROSTER_REQUEST_TIMEOUT", 10, max: 3600))
     return config
   }
 

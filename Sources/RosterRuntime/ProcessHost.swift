@@ -26,6 +26,11 @@ public final class ProcessHost: Sendable {
   public let dispatcher: Dispatcher
   public let pgConfig: PGConfig
   let started = ContinuousClock.now
+  /// The JSON-RPC socket's server once serving (connection figures for metrics and tests).
+  let rpcServer = Mutex<StreamServer?>(nil)
+
+  /// Connections open on the JSON-RPC socket now.
+  public var rpcConnectionCount: Int { rpcServer.withLock { $0?.connectionCount ?? 0 } }
   /// Stop actions of started components, run in reverse order at shutdown.
   private let stops = Mutex<[(String, @Sendable () -> Void)]>([])
 
@@ -155,8 +160,17 @@ public final class ProcessHost: Sendable {
     let listener = try Listener.bind(.unix(path))
     var options = StreamServer.Options()
     options.maxConnections = config.maxConnections
-    let server = RPCSocketServer(listener: listener, dispatcher: dispatcher, options: options)
+    let server = RPCSocketServer(listener: listener, dispatcher: dispatcher, options: options, lineTimeoutSeconds: config.requestTimeoutSeconds)
     server.start()
+    rpcServer.withLock { $0 = server.server }
+    metrics.addCollector { [server] in
+      [
+        .init("roster_rpc_connections", "connections open on the JSON-RPC socket", [], Double(server.server.connectionCount)),
+        .init(
+          "roster_rpc_connections_evicted", "JSON-RPC connections closed at the cap to admit a newcomer (half-sent or longest idle), since start", [],
+          Double(server.server.evictions)),
+      ]
+    }
     onStop("rpc socket") { server.stop() }
     logger.info("serving JSON-RPC", ["socket": .string(path), "version": .string(rosterVersion)])
     if let address = config.metricsListen { try serveMetrics(address) }

@@ -14,6 +14,38 @@ public final class Connection: Sendable {
   public let id: UInt64
   /// True while the handler is working on a request (not waiting for input).
   let busy = Atomic<Bool>(false)
+  /// When the client last sent or took something (ms, monotonic).
+  let lastActivity = Atomic<UInt64>(Connection.nowMs())
+  /// When the request now arriving began (ms), 0 when none is half-sent.
+  let partialSince = Atomic<UInt64>(0)
+  /// Set when the server ended it to admit another client.
+  let evicted = Atomic<Bool>(false)
+
+  static func nowMs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+  }
+
+  /// Marks the client as active (a read, or a write it took).
+  public func touch() { lastActivity.store(Connection.nowMs(), ordering: .relaxed) }
+
+  /// The protocol says whether a request is half-received; returns how long
+  /// (seconds) it has been arriving, 0 when none is.
+  @discardableResult
+  public func setPartial(_ partial: Bool) -> Double {
+    guard partial else {
+      partialSince.store(0, ordering: .relaxed)
+      return 0
+    }
+    let now = Connection.nowMs()
+    let since = partialSince.load(ordering: .relaxed)
+    if since == 0 {
+      partialSince.store(now, ordering: .relaxed)
+      return 0
+    }
+    return Double(now - since) / 1000
+  }
 
   init(fd: Int32, peer: PeerCredentials?, id: UInt64) {
     self.fd = fd
@@ -26,6 +58,7 @@ public final class Connection: Sendable {
     while true {
       let n = recv(fd, buffer.baseAddress, buffer.count, 0)
       if n < 0 && errno == EINTR { continue }
+      if n > 0 { touch() }
       return n
     }
   }
@@ -33,7 +66,9 @@ public final class Connection: Sendable {
   /// Writes all bytes; false when the peer is gone or does not read (send timeout).
   @discardableResult
   public func write(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { SocketCalls.sendAll(fd, $0) }
+    let ok = bytes.withUnsafeBytes { SocketCalls.sendAll(fd, $0) }
+    if ok { touch() }
+    return ok
   }
 
   /// Marks the connection as working on a request, so a graceful stop lets it finish.
@@ -41,6 +76,9 @@ public final class Connection: Sendable {
 
   /// Wakes a handler blocked in `read` (it sees end of input).
   func shutdownRead() { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }
+
+  /// Ends the connection from outside (eviction): its handler sees end of input or a failed write.
+  func evict() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
 
   public func setReceiveTimeout(seconds: Double) { SocketCalls.setTimeout(fd, option: SO_RCVTIMEO, seconds: seconds) }
 }
@@ -65,6 +103,12 @@ public final class StreamServer: Sendable {
   let connections = Mutex<[UInt64: Connection]>([:])
   let nextID = Atomic<UInt64>(0)
   let stopping = Atomic<Bool>(false)
+  /// Connections told to go that have not finished yet (the map may hold
+  /// that many over the cap meanwhile).
+  let evictionsInFlight = Atomic<Int>(0)
+  /// Connections evicted at the cap since start (a metric).
+  public var evictions: Int { evictedTotal.load(ordering: .relaxed) }
+  let evictedTotal = Atomic<Int>(0)
   let acceptDone = DispatchSemaphore(value: 0)
   /// Self-pipe that wakes the accept loop's poll on stop.
   let wakeFDs: (Int32, Int32)
@@ -115,8 +159,22 @@ public final class StreamServer: Sendable {
       let peer: PeerCredentials? = { if case .unix = listener.address { return SocketCalls.peerCredentials(fd) } else { return nil } }()
       let id = nextID.add(1, ordering: .relaxed).newValue
       let conn = Connection(fd: fd, peer: peer, id: id)
+      // At the cap, a newcomer takes the place of the connection that
+      // deserves it least: the one whose request has been arriving longest
+      // (a byte-at-a-time client), else the one idle longest. One that is
+      // working on a request is never chosen.
       let admitted = connections.withLock { map -> Bool in
-        guard map.count < options.maxConnections else { return false }
+        if map.count >= options.maxConnections + evictionsInFlight.load(ordering: .relaxed) {
+          let idle = map.values.filter { !$0.busy.load(ordering: .relaxed) && !$0.evicted.load(ordering: .relaxed) }
+          let victim =
+            idle.filter { $0.partialSince.load(ordering: .relaxed) != 0 }.min { $0.partialSince.load(ordering: .relaxed) < $1.partialSince.load(ordering: .relaxed) }
+            ?? idle.min { $0.lastActivity.load(ordering: .relaxed) < $1.lastActivity.load(ordering: .relaxed) }
+          guard let victim else { return false }
+          victim.evicted.store(true, ordering: .relaxed)
+          evictionsInFlight.add(1, ordering: .relaxed)
+          evictedTotal.add(1, ordering: .relaxed)
+          victim.evict()
+        }
         map[id] = conn
         return true
       }
@@ -128,6 +186,7 @@ public final class StreamServer: Sendable {
       let thread = Thread { [self] in
         self.handler(conn)
         self.connections.withLock { _ = $0.removeValue(forKey: id) }
+        if conn.evicted.load(ordering: .relaxed) { self.evictionsInFlight.subtract(1, ordering: .relaxed) }
         close(fd)
       }
       thread.stackSize = options.threadStackSize

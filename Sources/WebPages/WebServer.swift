@@ -39,12 +39,12 @@ public final class WebServer: Sendable {
     return out
   }
 
-  public func serve(_ address: ListenAddress, maxConnections: Int) throws -> HTTPServer {
+  public func serve(_ address: ListenAddress, maxConnections: Int, requestTimeoutSeconds: Double = 10) throws -> HTTPServer {
     let listener = try Listener.bind(address)
     var options = StreamServer.Options()
     options.maxConnections = maxConnections
     let server = HTTPServer(
-      listener: listener, options: options,
+      listener: listener, options: options, limits: .timed(requestTimeoutSeconds),
       onError: { status, message in
         var r = WebPage.error(status: status, title: "Bad request", message: message, traceId: WebPage.traceId())
         r.headers += WebServer.securityHeaders

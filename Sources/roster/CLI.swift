@@ -34,7 +34,7 @@ enum CLI {
   /// The variables each command reads (its --help lists only these).
   static let commandVariables: [String: [String]] = {
     let common = ["ROSTER_DATABASE_URL", "ROSTER_RUN_DIR", "ROSTER_OPS_UIDS", "ROSTER_LOG_LEVEL", "ROSTER_LOG_FORMAT", "ROSTER_DB_POOL_SIZE",
-      "ROSTER_MAX_CONNECTIONS", "ROSTER_METRICS_LISTEN", "ROSTER_PUBLIC_URL", "ROSTER_MAIL_FROM"]
+      "ROSTER_MAX_CONNECTIONS", "ROSTER_REQUEST_TIMEOUT", "ROSTER_METRICS_LISTEN", "ROSTER_PUBLIC_URL", "ROSTER_MAIL_FROM"]
     return [
       "provisioning": common + [
         "ROSTER_SCIM_LISTEN", "ROSTER_SCIM_METRICS", "ROSTER_WEB_LISTEN", "ROSTER_DNS_SERVER", "ROSTER_SSO_REDIRECT_URIS", "ROSTER_SECRET_KEY",

@@ -189,21 +189,26 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: p.socketPath))
   }
 
-  @Test func connectionCapRefusesWithAClearError() throws {
+  @Test func connectionCapRefusesOnlyWhenEveryConnectionIsWorking() throws {
     let p = try RunningProcess(
       "deprovisioning", database: try TestPostgres.shared.freshDatabase(), environment: ["ROSTER_MAX_CONNECTIONS": "2"])
     defer { p.stop() }
+    p.host.dispatcher.register(MethodSpec("test.sleep", summary: "") { _, _ in usleep(800_000); return "slept" })
+    // Both connections working on a request: a third is refused with a clear error.
     let a = try p.client()
     let b = try p.client()
-    _ = try a.call("system.health")
-    _ = try b.call("system.health")
+    for c in [a, b] { try c.client.send(Array("{\"jsonrpc\":\"2.0\",\"method\":\"test.sleep\",\"id\":1}\n".utf8)) }
+    usleep(200_000)
     let c = try LineClient(unixPath: p.socketPath)
-    let line = try c.readLine()
-    let reply = try JSONParser.parse(try #require(line))
+    let reply = try JSONParser.parse(try #require(try c.readLine()))
     #expect(reply["error"]?["data"]?["reason"] == "too_many_connections")
-    // Capacity comes back when a client leaves.
-    _ = consume a
-    #expect(TestProcess.waitUntil { p.host.dispatcher.methodNames.count > 0 && ((try? p.client().call("system.health")) != nil) })
+    for x in [a, b] { #expect(try JSONParser.parse(try #require(try x.client.readLine()))["result"] == "slept") }
+    // Both idle: a newcomer is served and the longest idle one is closed for it.
+    _ = try b.call("system.health")
+    let d = try p.client()
+    #expect(try d.call("system.health")["status"] == "ok")
+    #expect(try a.client.readLine() == nil)
+    #expect(try b.call("system.health")["status"] == "ok")
   }
 
   @Test func gracefulStopFinishesRequestsInFlight() throws {

@@ -13,7 +13,7 @@ public final class TestHTTP {
     public var json: JSONValue? { body.isEmpty ? nil : try? JSONParser.parse(body, maxDepth: 200) }
   }
 
-  let client: LineClient
+  public let client: LineClient
   public var token: String?
 
   public init(socket: String, token: String? = nil) throws {
