@@ -74,7 +74,9 @@ let package = Package(
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
 
-    .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
+    // Mixed traffic and its after-the-fact checks (roster-bench load, the fault tests).
+    .target(name: "LoadDriver", dependencies: ["JSON", "Postgres", "Sockets"]),
+    .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests
     .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),

@@ -2,11 +2,14 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|events|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|events|load|all] [SECONDS]
+# (load: 16 clients of mixed traffic for SECONDS, default 600, on all three
+# processes, then every accepted change checked; not part of "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
 seconds="${2:-5}"
+if [ "$suite" = load ] && [ -z "${2:-}" ]; then seconds=600; fi
 deploy/run-local.sh >/dev/null
 swift build -c release --product roster-bench >/dev/null
 BIN="$(swift build -c release --show-bin-path)"
@@ -91,4 +94,19 @@ fi
 if [ "$suite" = events ] || [ "$suite" = all ]; then
   echo; echo "## Event feed: SCIM active:false → the subscriber holds member.deactivated; one subscriber under SCIM load ($seconds s)"
   "$BIN/roster-bench" events "$RUN/provisioning.sock" "$RUN/scim.sock" 200 "$seconds"
+fi
+if [ "$suite" = load ]; then
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
+  fi
+  sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  rm -rf "$RUN/mail"
+  .venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$sport" -c aiosmtpd.handlers.Mailbox "$RUN/mail" >"$RUN/smtp-sink.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
+  export ROSTER_SMTP_URL="smtp://127.0.0.1:$sport"
+  start deprovisioning
+  start notifications
+  echo; echo "## Mixed load: 16 clients for $seconds s (SCIM, auth.signIn, RPC reads, content, email), then every accepted change checked"
+  "$BIN/roster-bench" load "$ROSTER_DATABASE_URL" "$RUN" "$seconds" 16 "$RUN/mail/new"
 fi

@@ -14,6 +14,8 @@ enum BenchCLI {
       roster-bench outbox CONNINFO NOTIFICATIONS_SOCKET [COUNT]
       roster-bench sso CONNINFO PROV_SOCKET WEB_SOCKET PYTHON REPO_DIR [SECONDS]
       roster-bench events PROV_SOCKET SCIM_SOCKET [SAMPLES] [SECONDS]
+      roster-bench load CONNINFO RUN_DIR[,RUN_DIR…] [SECONDS] [CLIENTS] [MAIL_DIR]
+                                            mixed traffic on every copy, then every accepted change checked
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -49,6 +51,10 @@ enum BenchCLI {
         try EventsBench.run(
           rpcSocket: args[1], scimSocket: args[2], samples: Int(args.count > 3 ? args[3] : "200") ?? 200,
           seconds: Double(args.count > 4 ? args[4] : "5") ?? 5)
+      case "load" where args.count >= 3:
+        try LoadBench.run(
+          conninfo: args[1], runDirs: args[2].split(separator: ",").map(String.init), seconds: Double(args.count > 3 ? args[3] : "60") ?? 60,
+          clients: Int(args.count > 4 ? args[4] : "16") ?? 16, mailDir: args.count > 5 ? args[5] : nil)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

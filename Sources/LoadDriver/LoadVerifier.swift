@@ -1,0 +1,162 @@
+import Foundation
+import JSON
+import Postgres
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// After a load run (and its faults): is everything that was accepted there,
+/// was every job and email done once, did anything appear twice? Reads the
+/// database directly, the SCIM view through a listener, and the mail the
+/// relay stored.
+public struct LoadVerifier {
+  public let pool: PGPool
+  public let workspace: LoadWorkspace
+  public let targets: LoadTargets
+  /// The folder where the SMTP relay stores each message as a file, if known.
+  public let mailDir: String?
+
+  public init(pool: PGPool, workspace: LoadWorkspace, targets: LoadTargets, mailDir: String?) {
+    self.pool = pool
+    self.workspace = workspace
+    self.targets = targets
+    self.mailDir = mailDir
+  }
+
+  public struct Findings: Sendable {
+    public var problems: [String] = []
+    public var usersChecked = 0
+    public var deprovisioned = 0
+    public var contentMoved = 0
+    public var jobs = 0
+    public var emails = 0
+    /// Messages the relay received more than once (same Message-ID: allowed, reported).
+    public var redelivered = 0
+    /// Seconds from the end of the load until every job and email was done.
+    public var settleSeconds = 0.0
+    public var ok: Bool { problems.isEmpty }
+  }
+
+  /// Waits (up to `settle` seconds) for jobs and emails to finish, then checks.
+  public func verify(_ report: LoadReport, settle: Double = 120) throws -> Findings {
+    var f = Findings()
+    let t0 = MixedLoad.now()
+    while true {
+      let open = try pool.query(
+        """
+        SELECT (SELECT count(*) FROM jobs WHERE workspace_id = \(workspace.id)::uuid AND status IN ('queued', 'running'))
+             + (SELECT count(*) FROM notifications WHERE workspace_id = \(workspace.id)::uuid AND status = 'pending') AS open
+        """
+      ).first?.int("open") ?? 0
+      if open == 0 { break }
+      if MixedLoad.now() - t0 > settle {
+        f.problems.append("\(open) jobs or emails still not done \(Int(settle)) s after the load")
+        break
+      }
+      usleep(100_000)
+    }
+    f.settleSeconds = MixedLoad.now() - t0
+    try checkUsers(report, &f)
+    try checkJobs(report, &f)
+    try checkEmails(report, &f)
+    return f
+  }
+
+  /// Every accepted SCIM write is what the database holds, read through SCIM.
+  func checkUsers(_ report: LoadReport, _ f: inout Findings) throws {
+    let scim = SCIMPool(paths: targets.scim, token: workspace.token)
+    for u in report.users {
+      f.usersChecked += 1
+      var answer: SCIMPool.Outcome = .unavailable("")
+      for _ in 0..<50 {
+        answer = scim.request("GET", "/scim/v2/Users/\(u.id)")
+        if case .unavailable = answer { usleep(100_000) } else { break }
+      }
+      guard case .answered(200, let body) = answer, let body else {
+        f.problems.append("\(u.userName) (\(u.id)): accepted by SCIM but GET answers \(answer)")
+        continue
+      }
+      if body["displayName"]?.stringValue != u.displayName {
+        f.problems.append("\(u.userName): displayName \(body["displayName"]?.stringValue ?? "none"), last accepted \(u.displayName)")
+      }
+      if body["active"]?.boolValue != u.active {
+        f.problems.append("\(u.userName): active \(body["active"]?.boolValue.map(String.init) ?? "none"), last accepted \(u.active)")
+      }
+    }
+  }
+
+  /// One deprovisioning per leaver, done, its content moved exactly once.
+  func checkJobs(_ report: LoadReport, _ f: inout Findings) throws {
+    let leavers = report.users.filter { !$0.active }
+    f.deprovisioned = leavers.count
+    let failed = try pool.query("SELECT id, last_error FROM jobs WHERE workspace_id = \(workspace.id)::uuid AND status = 'failed'")
+    for r in failed.rows { f.problems.append("job \(r["id"] ?? "?") failed: \(r["last_error"] ?? "")") }
+    f.jobs = Int(try pool.query("SELECT count(*) AS n FROM jobs WHERE workspace_id = \(workspace.id)::uuid").first?.int("n") ?? 0)
+    for u in leavers {
+      let row = try pool.query(
+        """
+        SELECT m.status,
+          (SELECT count(*) FROM jobs j WHERE j.member_id = m.id AND j.kind = 'deprovision') AS jobs,
+          (SELECT count(*) FROM jobs j WHERE j.member_id = m.id AND j.kind = 'deprovision' AND j.status = 'done') AS done,
+          (SELECT count(*) FROM content c WHERE c.owner_member_id = m.id) AS left_behind,
+          (SELECT count(*) FROM audit_log a WHERE a.target_id = m.id::text AND a.action = 'member.deprovisioned') AS deprovisioned,
+          (SELECT count(*) FROM notifications n WHERE n.workspace_id = m.workspace_id AND n.template = 'deprovision_summary'
+             AND n.data->>'memberEmail' = \(u.userName)) AS summaries,
+          (SELECT count(*) FROM content c JOIN folders fo ON fo.id = c.folder_id
+             WHERE fo.created_by_job IN (SELECT id FROM jobs j WHERE j.member_id = m.id)) AS moved
+        FROM members m WHERE m.id = \(u.id)::uuid
+        """
+      ).first
+      guard let row else {
+        f.problems.append("\(u.userName): no member row")
+        continue
+      }
+      let moved = Int(try row.int("moved"))
+      f.contentMoved += moved
+      if try row.string("status") != "deleted" { f.problems.append("\(u.userName): deactivated by SCIM but status \(try row.string("status"))") }
+      if try row.int("jobs") != 1 || row.int("done") != 1 {
+        f.problems.append("\(u.userName): \(try row.int("jobs")) deprovisioning jobs, \(try row.int("done")) done (want exactly 1)")
+      }
+      if try row.int("deprovisioned") != 1 { f.problems.append("\(u.userName): deprovisioned \(try row.int("deprovisioned")) times by the audit log") }
+      if try row.int("summaries") != 1 { f.problems.append("\(u.userName): \(try row.int("summaries")) summary emails queued (want 1)") }
+      if try row.int("left_behind") != 0 { f.problems.append("\(u.userName): \(try row.int("left_behind")) items still theirs after the transfer") }
+      if moved < u.contentMin || moved > u.contentMax {
+        f.problems.append("\(u.userName): \(moved) items moved to the target, \(u.contentMin)…\(u.contentMax) were created")
+      }
+    }
+    // Nothing beyond what was created: the workspace's content is what the clients made.
+    let total = Int(try pool.query("SELECT count(*) AS n FROM content WHERE workspace_id = \(workspace.id)::uuid").first?.int("n") ?? 0)
+    let lo = report.users.reduce(0) { $0 + $1.contentMin }
+    let hi = report.users.reduce(0) { $0 + $1.contentMax }
+    if total < lo || total > hi { f.problems.append("the workspace holds \(total) items; the clients created \(lo)…\(hi)") }
+  }
+
+  /// Every accepted email sent; each Message-ID reached the relay; none is unknown.
+  func checkEmails(_ report: LoadReport, _ f: inout Findings) throws {
+    let rows = try pool.query(
+      "SELECT id, status, message_id FROM notifications WHERE workspace_id = \(workspace.id)::uuid").rows
+    f.emails = rows.count
+    var byId: [String: (status: String, messageId: String)] = [:]
+    for r in rows { byId[r["id"] ?? ""] = (r["status"] ?? "", r["message_id"] ?? "") }
+    for id in report.notifications where byId[id] == nil { f.problems.append("email \(id) was accepted by notification.enqueue and is gone") }
+    for (id, n) in byId where n.status != "sent" { f.problems.append("email \(id) is \(n.status)") }
+    let enqueuedHere = rows.count - report.users.filter { !$0.active }.count
+    if enqueuedHere > report.notifications.count + report.notificationsInDoubt {
+      f.problems.append("\(enqueuedHere) enqueued emails in the database, \(report.notifications.count) accepted + \(report.notificationsInDoubt) in doubt")
+    }
+    guard let mailDir else { return }
+    var delivered: [String: Int] = [:]
+    for file in (try? FileManager.default.contentsOfDirectory(atPath: mailDir)) ?? [] where !file.hasPrefix(".") {
+      guard let text = try? String(contentsOfFile: mailDir + "/" + file, encoding: .utf8) else { continue }
+      for line in text.components(separatedBy: "\n").prefix(40) where line.lowercased().hasPrefix("message-id:") {
+        delivered[line.dropFirst(11).trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
+      }
+    }
+    let ours = Set(byId.values.map(\.messageId))
+    for (id, n) in byId where n.status == "sent" && delivered[n.messageId] == nil {
+      f.problems.append("email \(id) is marked sent but the relay never received \(n.messageId)")
+    }
+    f.redelivered = delivered.filter { ours.contains($0.key) && $0.value > 1 }.reduce(0) { $0 + $1.value - 1 }
+  }
+}

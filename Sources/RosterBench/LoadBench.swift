@@ -1,0 +1,62 @@
+import Foundation
+import JSON
+import LoadDriver
+import Postgres
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `roster-bench load`: 16 clients of mixed traffic for a while, then the
+/// ledger checked against the database; RSS and fds of every process at the
+/// start, after warm-up and at the end.
+enum LoadBench {
+  static func pids(_ targets: LoadTargets) -> [(String, Int32)] {
+    var out: [(String, Int32)] = []
+    for (name, paths) in [("provisioning", targets.provisioning), ("deprovisioning", targets.deprovisioning), ("notifications", targets.notifications)] {
+      for (i, p) in paths.enumerated() {
+        if case .ok(let h) = RPCClient(paths: [p]).call("system.health"), let pid = h["pid"]?.intValue {
+          out.append((paths.count > 1 ? "\(name) #\(i + 1)" : name, Int32(pid)))
+        }
+      }
+    }
+    return out
+  }
+
+  static func run(conninfo: String, runDirs: [String], seconds: Double, clients: Int, mailDir: String?) throws {
+    let targets = LoadTargets.runDirectories(runDirs)
+    let workspace = try LoadWorkspace.create(targets, tag: "b\(getpid())-\(Int(Date().timeIntervalSince1970))")
+    var options = MixedLoad.Options()
+    options.clients = clients
+    let procs = pids(targets)
+    let before = procs.map { ProcessStats.read($0.1) }
+    let load = MixedLoad(targets: targets, workspace: workspace, options: options)
+    load.start()
+    // Warm-up: a tenth of the run, at most a minute.
+    let warm = min(60, seconds / 10)
+    usleep(UInt32(warm * 1_000_000))
+    let warmed = procs.map { ProcessStats.read($0.1) }
+    usleep(UInt32((seconds - warm) * 1_000_000))
+    // Read while the clients are still connected, like the warm-up figures.
+    let after = procs.map { ProcessStats.read($0.1) }
+    let report = load.finish()
+    print("\(clients) clients, \(String(format: "%.0f", report.seconds)) s, \(report.users.count) users created, \(report.users.filter { !$0.active }.count) deactivated\n")
+    print(report.table())
+    print("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (i, p) in procs.enumerated() {
+      func mib(_ s: ProcessStats?) -> String { s.map { String(format: "%.1f MiB", $0.rssMiB) } ?? "?" }
+      func fds(_ s: ProcessStats?) -> String { s.map { String($0.openFDs) } ?? "?" }
+      print("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") |")
+    }
+    let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
+    defer { pool.closeAll() }
+    let findings = try LoadVerifier(pool: pool, workspace: workspace, targets: targets, mailDir: mailDir).verify(report)
+    print(
+      "\nChecked: \(findings.usersChecked) users, \(findings.deprovisioned) deprovisioned (\(findings.contentMoved) items moved), \(findings.jobs) jobs, \(findings.emails) emails; all settled \(String(format: "%.1f", findings.settleSeconds)) s after the load; \(findings.problems.count) problems"
+    )
+    for p in findings.problems.prefix(20) { print("  - \(p)") }
+    for e in report.errorSamples { print("  error: \(e)") }
+    if !findings.ok || report.totalErrors > 0 { throw BenchError("the load run found problems (above)") }
+  }
+}
