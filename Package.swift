@@ -83,6 +83,7 @@ let package = Package(
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
+    .testTarget(name: "ReliabilityTests", dependencies: ["JSON", "LoadDriver", "Postgres", "RosterTestSupport", "roster"]),
     .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),

@@ -141,16 +141,21 @@ public struct LoadVerifier {
     for r in rows { byId[r["id"] ?? ""] = (r["status"] ?? "", r["message_id"] ?? "") }
     for id in report.notifications where byId[id] == nil { f.problems.append("email \(id) was accepted by notification.enqueue and is gone") }
     for (id, n) in byId where n.status != "sent" { f.problems.append("email \(id) is \(n.status)") }
-    let enqueuedHere = rows.count - report.users.filter { !$0.active }.count
+    let enqueuedHere = Int(
+      try pool.query(
+        "SELECT count(*) AS n FROM notifications WHERE workspace_id = \(workspace.id)::uuid AND to_address LIKE \("%@" + report.mailDomain)"
+      ).first?.int("n") ?? 0)
     if enqueuedHere > report.notifications.count + report.notificationsInDoubt {
       f.problems.append("\(enqueuedHere) enqueued emails in the database, \(report.notifications.count) accepted + \(report.notificationsInDoubt) in doubt")
     }
     guard let mailDir else { return }
     var delivered: [String: Int] = [:]
     for file in (try? FileManager.default.contentsOfDirectory(atPath: mailDir)) ?? [] where !file.hasPrefix(".") {
-      guard let text = try? String(contentsOfFile: mailDir + "/" + file, encoding: .utf8) else { continue }
-      for line in text.components(separatedBy: "\n").prefix(40) where line.lowercased().hasPrefix("message-id:") {
-        delivered[line.dropFirst(11).trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
+      guard let data = FileManager.default.contents(atPath: mailDir + "/" + file) else { continue }
+      // Byte lines: "\r\n" is one Character to Swift, so split on the byte.
+      for line in data.split(separator: 0x0A).prefix(40) {
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.lowercased().hasPrefix("message-id:") { delivered[text.dropFirst(11).trimmingCharacters(in: .whitespaces), default: 0] += 1 }
       }
     }
     let ours = Set(byId.values.map(\.messageId))

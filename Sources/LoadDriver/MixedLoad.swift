@@ -192,7 +192,7 @@ public final class MixedLoad: @unchecked Sendable {
     return LoadReport(
       seconds: elapsed, stats: stats, errorSamples: Array(samples.prefix(20)), users: clients.flatMap(\.users),
       notifications: clients.flatMap(\.notifications), notificationsInDoubt: clients.reduce(0) { $0 + $1.notificationsInDoubt },
-      longestOutage: clients.map(\.longestOutage).max() ?? 0)
+      longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain)
   }
 
   public func run(seconds: Double) -> LoadReport {
@@ -437,6 +437,8 @@ public struct LoadReport: Sendable {
   public let notifications: [String]
   public let notificationsInDoubt: Int
   public let longestOutage: Double
+  /// Where the clients' own emails went (the rest are the jobs' summaries).
+  public let mailDomain: String
 
   public var totalErrors: Int { stats.values.reduce(0) { $0 + $1.errors } }
   public var totalOperations: Int { stats.values.reduce(0) { $0 + $1.latenciesMs.count } }

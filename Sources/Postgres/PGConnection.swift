@@ -175,8 +175,18 @@ public final class PGConnection: Sendable {
     // row values and must stay out of logs (PGError.description).
     let primary = field("M") ?? String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
     let sqlState = field("C")
-    if PQstatus(conn) != CONNECTION_OK {
+    // Every error the server reports carries a SQLSTATE; one without it (or
+    // no result at all) is libpq's own: the server went away. After a failed
+    // write libpq still says CONNECTION_OK until it reads, so the connection
+    // is dropped here and the next use connects afresh. Found under load
+    // while PostgreSQL crashed: these surfaced as internal errors.
+    if PQstatus(conn) != CONNECTION_OK || res == nil || sqlState == nil {
       s.prepared = [:]
+      if PQstatus(conn) == CONNECTION_OK, s.conn == conn {
+        PQfinish(conn)
+        s.conn = nil
+        s.inTransaction = false
+      }
       throw PGError(kind: .connection, sqlState: sqlState ?? "08006", message: primary.isEmpty ? "connection lost" : primary)
     }
     // A statement that failed to prepare is not cached; nothing to undo.

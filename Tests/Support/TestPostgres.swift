@@ -28,8 +28,12 @@ public final class TestPostgres: Sendable {
     }
   }()
 
+  /// fsync and synchronous commit on: a crash (`-m immediate`) loses nothing committed.
+  public let durable: Bool
+
   /// A separate cluster (tests that stop the server use their own).
-  public init(withTemplate: Bool = true) throws {
+  public init(withTemplate: Bool = true, durable: Bool = false) throws {
+    self.durable = durable
     Self.removeAbandonedClusters()
     root = try TestFiles.makeTempDirectory(prefix: "roster-test-pg")
     dataDir = root + "/data"
@@ -105,14 +109,14 @@ public final class TestPostgres: Sendable {
   }
 
   /// Stops the server (for tests of behaviour while the database is down).
-  public func stopServer() throws {
-    try TestProcess.run([Self.binary("pg_ctl"), "-D", dataDir, "-m", "fast", "-w", "stop"], asPostgres: getuid() == 0)
+  public func stopServer(mode: String = "fast") throws {
+    try TestProcess.run([Self.binary("pg_ctl"), "-D", dataDir, "-m", mode, "-w", "stop"], asPostgres: getuid() == 0)
   }
 
   public func startServer() throws {
     // fsync off: a throwaway cluster; durability is not what these tests measure.
-    let options =
-      "-k \(socketDir) -c listen_addresses='' -p \(port) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB"
+    let safety = durable ? "-c fsync=on -c synchronous_commit=on -c full_page_writes=on" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    let options = "-k \(socketDir) -c listen_addresses='' -p \(port) \(safety) -c max_connections=400 -c shared_buffers=128MB"
     try TestProcess.run(
       [Self.binary("pg_ctl"), "-D", dataDir, "-l", root + "/server.log", "-o", options, "-w", "-t", "60", "start"],
       asPostgres: getuid() == 0)
