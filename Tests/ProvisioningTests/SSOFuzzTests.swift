@@ -15,7 +15,7 @@ import Testing
   var browser: TestBrowser {
     TestBrowser(publicURL: "https://app.example.test", webSocket: f.process.runDir + "/web.sock", appRedirectPrefix: "https://app.example.test/sso/callback")
   }
-  static var cases: Int { Int(ProcessInfo.processInfo.environment["ROSTER_FUZZ_CASES"] ?? "") ?? 400 }
+  static var cases: Int { Fuzz.cases(default: 400) }
 
   init() throws {
     f = try ProvisioningFixture()
@@ -45,18 +45,6 @@ import Testing
     try Data(JSONWriter.bytes(config)).write(to: URL(fileURLWithPath: keys + "/config.json"))
     try TestProcess.run([TestFiles.python, forge, keys + "/config.json", keys + "/corpus"])
     base = Array(try Data(contentsOf: URL(fileURLWithPath: keys + "/corpus/ok_assertion_signed.xml")))
-  }
-
-  /// A small deterministic generator, so a failure can be replayed from its seed.
-  struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
   }
 
   static func mutate(_ xml: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
