@@ -93,22 +93,28 @@ public struct LoadVerifier {
     let failed = try pool.query("SELECT id, last_error FROM jobs WHERE workspace_id = \(workspace.id)::uuid AND status = 'failed'")
     for r in failed.rows { f.problems.append("job \(r["id"] ?? "?") failed: \(r["last_error"] ?? "")") }
     f.jobs = Int(try pool.query("SELECT count(*) AS n FROM jobs WHERE workspace_id = \(workspace.id)::uuid").first?.int("n") ?? 0)
+    // One set-based query for all leavers (a long run has tens of thousands).
+    let rows = try pool.query(
+      """
+      WITH l AS (SELECT * FROM unnest(\(PGTextArray(leavers.map(\.id)))::uuid[], \(PGTextArray(leavers.map(\.userName)))::text[]) AS l(id, email))
+      SELECT l.id::text AS id, m.status, coalesce(j.jobs, 0) AS jobs, coalesce(j.done, 0) AS done, coalesce(c.n, 0) AS left_behind,
+        coalesce(a.n, 0) AS deprovisioned, coalesce(n.n, 0) AS summaries, coalesce(mv.n, 0) AS moved
+      FROM l JOIN members m ON m.id = l.id
+      LEFT JOIN (SELECT member_id, count(*) AS jobs, count(*) FILTER (WHERE status = 'done') AS done FROM jobs
+                 WHERE workspace_id = \(workspace.id)::uuid AND kind = 'deprovision' GROUP BY member_id) j ON j.member_id = l.id
+      LEFT JOIN (SELECT owner_member_id, count(*) AS n FROM content WHERE workspace_id = \(workspace.id)::uuid GROUP BY 1) c ON c.owner_member_id = l.id
+      LEFT JOIN (SELECT target_id, count(*) AS n FROM audit_log WHERE workspace_id = \(workspace.id)::uuid AND action = 'member.deprovisioned'
+                 GROUP BY 1) a ON a.target_id = l.id::text
+      LEFT JOIN (SELECT data->>'memberEmail' AS email, count(*) AS n FROM notifications WHERE workspace_id = \(workspace.id)::uuid
+                 AND template = 'deprovision_summary' GROUP BY 1) n ON n.email = l.email
+      LEFT JOIN (SELECT j.member_id, count(*) AS n FROM content c JOIN folders fo ON fo.id = c.folder_id JOIN jobs j ON j.id = fo.created_by_job
+                 WHERE c.workspace_id = \(workspace.id)::uuid GROUP BY 1) mv ON mv.member_id = l.id
+      """
+    ).rows
+    var byId: [String: PGRow] = [:]
+    for r in rows { byId[r["id"] ?? ""] = r }
     for u in leavers {
-      let row = try pool.query(
-        """
-        SELECT m.status,
-          (SELECT count(*) FROM jobs j WHERE j.member_id = m.id AND j.kind = 'deprovision') AS jobs,
-          (SELECT count(*) FROM jobs j WHERE j.member_id = m.id AND j.kind = 'deprovision' AND j.status = 'done') AS done,
-          (SELECT count(*) FROM content c WHERE c.owner_member_id = m.id) AS left_behind,
-          (SELECT count(*) FROM audit_log a WHERE a.target_id = m.id::text AND a.action = 'member.deprovisioned') AS deprovisioned,
-          (SELECT count(*) FROM notifications n WHERE n.workspace_id = m.workspace_id AND n.template = 'deprovision_summary'
-             AND n.data->>'memberEmail' = \(u.userName)) AS summaries,
-          (SELECT count(*) FROM content c JOIN folders fo ON fo.id = c.folder_id
-             WHERE fo.created_by_job IN (SELECT id FROM jobs j WHERE j.member_id = m.id)) AS moved
-        FROM members m WHERE m.id = \(u.id)::uuid
-        """
-      ).first
-      guard let row else {
+      guard let row = byId[u.id] else {
         f.problems.append("\(u.userName): no member row")
         continue
       }

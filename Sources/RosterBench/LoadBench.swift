@@ -11,6 +11,9 @@ import Postgres
 /// ledger checked against the database; RSS and fds of every process at the
 /// start, after warm-up and at the end.
 enum LoadBench {
+  /// Writes at once (print is block-buffered into a pipe; a long run is watched).
+  static func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
   static func pids(_ targets: LoadTargets) -> [(String, Int32)] {
     var out: [(String, Int32)] = []
     for (name, paths) in [("provisioning", targets.provisioning), ("deprovisioning", targets.deprovisioning), ("notifications", targets.notifications)] {
@@ -40,23 +43,24 @@ enum LoadBench {
     // Read while the clients are still connected, like the warm-up figures.
     let after = procs.map { ProcessStats.read($0.1) }
     let report = load.finish()
-    print("\(clients) clients, \(String(format: "%.0f", report.seconds)) s, \(report.users.count) users created, \(report.users.filter { !$0.active }.count) deactivated\n")
-    print(report.table())
-    print("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end |")
-    print("|---|---|---|---|---|---|---|---|")
+    say("\(clients) clients, \(String(format: "%.0f", report.seconds)) s, \(report.users.count) users created, \(report.users.filter { !$0.active }.count) deactivated\n")
+    say(report.table())
+    say("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end |")
+    say("|---|---|---|---|---|---|---|---|")
     for (i, p) in procs.enumerated() {
       func mib(_ s: ProcessStats?) -> String { s.map { String(format: "%.1f MiB", $0.rssMiB) } ?? "?" }
       func fds(_ s: ProcessStats?) -> String { s.map { String($0.openFDs) } ?? "?" }
-      print("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") |")
+      say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") |")
     }
     let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
     defer { pool.closeAll() }
+    say("\nChecking every accepted change…")
     let findings = try LoadVerifier(pool: pool, workspace: workspace, targets: targets, mailDir: mailDir).verify(report)
-    print(
+    say(
       "\nChecked: \(findings.usersChecked) users, \(findings.deprovisioned) deprovisioned (\(findings.contentMoved) items moved), \(findings.jobs) jobs, \(findings.emails) emails; all settled \(String(format: "%.1f", findings.settleSeconds)) s after the load; \(findings.problems.count) problems"
     )
-    for p in findings.problems.prefix(20) { print("  - \(p)") }
-    for e in report.errorSamples { print("  error: \(e)") }
+    for p in findings.problems.prefix(20) { say("  - \(p)") }
+    for e in report.errorSamples { say("  error: \(e)") }
     if !findings.ok || report.totalErrors > 0 { throw BenchError("the load run found problems (above)") }
   }
 }
