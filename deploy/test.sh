@@ -59,7 +59,14 @@ swift build --build-tests
 
 log "running the tests"
 export ROSTER_TEST_PYTHON="$PWD/.venv/bin/python"
+# Every test process logs at debug here; afterwards the logs are scanned for secrets.
+ROSTER_TEST_LOG_DIR="$(mktemp -d /tmp/roster-test-logs-XXXXXX)"
+export ROSTER_TEST_LOG_DIR
 swift test --skip-build "$@"
+
+log "scanning the test run's logs for secrets"
+deploy/scan-logs.sh "$ROSTER_TEST_LOG_DIR"
+rm -rf "$ROSTER_TEST_LOG_DIR"
 
 log "checking the container recipe without a Docker engine"
 PYTHON="$PWD/.venv/bin/python" deploy/container-check.sh

@@ -139,6 +139,8 @@ public final class MixedLoad: @unchecked Sendable {
     var notificationsInDoubt = 0
     /// The longest a request of this client waited through unavailability (s).
     var longestOutage: Double = 0
+    /// Operations finished in each minute of the run (a soak must not slow down).
+    var perMinute: [Int] = []
     var rng: SystemRandomNumberGenerator = .init()
   }
 
@@ -185,14 +187,19 @@ public final class MixedLoad: @unchecked Sendable {
     elapsed = Self.now() - started
     var stats: [String: OpStats] = [:]
     var samples: [String] = []
+    var perMinute: [Int] = []
     for c in clients {
+      for (i, n) in c.perMinute.enumerated() {
+        while perMinute.count <= i { perMinute.append(0) }
+        perMinute[i] += n
+      }
       for (k, v) in c.stats { stats[k, default: OpStats()].merge(v) }
       samples += c.errorSamples
     }
     return LoadReport(
       seconds: elapsed, stats: stats, errorSamples: Array(samples.prefix(20)), users: clients.flatMap(\.users),
       notifications: clients.flatMap(\.notifications), notificationsInDoubt: clients.reduce(0) { $0 + $1.notificationsInDoubt },
-      longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain)
+      longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain, perMinute: perMinute)
   }
 
   public func run(seconds: Double) -> LoadReport {
@@ -212,6 +219,9 @@ public final class MixedLoad: @unchecked Sendable {
         let t1 = Self.now()
         if let s = outageStart { c.longestOutage = max(c.longestOutage, t1 - s) }
         c.stats[op, default: OpStats()].latenciesMs.append((t1 - t0) * 1000)
+        let minute = Int((t1 - started) / 60)
+        while c.perMinute.count <= minute { c.perMinute.append(0) }
+        c.perMinute[minute] += 1
         return v
       case .failure(let u):
         c.stats[op, default: OpStats()].unavailable += 1
@@ -439,6 +449,8 @@ public struct LoadReport: Sendable {
   public let longestOutage: Double
   /// Where the clients' own emails went (the rest are the jobs' summaries).
   public let mailDomain: String
+  /// Operations per second in each minute of the run (the last may be partial).
+  public let perMinute: [Int]
 
   public var totalErrors: Int { stats.values.reduce(0) { $0 + $1.errors } }
   public var totalOperations: Int { stats.values.reduce(0) { $0 + $1.latenciesMs.count } }
@@ -452,6 +464,10 @@ public struct LoadReport: Sendable {
         "| \(op) | \(s.latenciesMs.count) | \(String(format: "%.0f", Double(s.latenciesMs.count) / seconds)) | \(String(format: "%.2f", s.percentile(50))) | \(String(format: "%.2f", s.percentile(99))) | \(s.errors) | \(s.unavailable) |\n"
     }
     out += "| **all** | \(totalOperations) | \(String(format: "%.0f", Double(totalOperations) / seconds)) | | | \(totalErrors) | \(stats.values.reduce(0) { $0 + $1.unavailable }) |\n"
+    if perMinute.count > 1 {
+      let full = perMinute.dropLast().map { String($0 / 60) }
+      out += "\nOperations per second, minute by minute: " + full.joined(separator: ", ") + "\n"
+    }
     return out
   }
 }

@@ -102,6 +102,12 @@ final class RosterCluster: @unchecked Sendable {
 
   func stop() {
     for list in running.values { for p in list { p.stop() } }
+    // A full run scans every log for secrets (deploy/scan-logs.sh).
+    if let dir = ProcessInfo.processInfo.environment["ROSTER_TEST_LOG_DIR"], !dir.isEmpty {
+      for name in Self.processes {
+        for copy in 0..<copies { try? FileManager.default.copyItem(atPath: logPath(name, copy: copy), toPath: "\(dir)/cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(name)-\(copy).log") }
+      }
+    }
     pool.closeAll()
     smtp.stop()
     dns.stop()

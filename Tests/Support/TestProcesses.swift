@@ -3,10 +3,13 @@ import JSON
 import Postgres
 import RosterApp
 import RosterRuntime
+import Synchronization
 
 /// One Roster process started in-process against a test database, serving
 /// its real socket in a temporary run directory.
 public final class RunningProcess: Sendable {
+  static let serial = Atomic<Int>(0)
+
   public let host: ProcessHost
   public let runDir: String
 
@@ -27,8 +30,15 @@ public final class RunningProcess: Sendable {
       "ROSTER_SCIM_LISTEN": "unix:\(dir)/scim.sock",
     ]
     for (k, v) in environment { env[k] = v }
-    let config = try Config.fromEnvironment(env)
     var logger: Logger?
+    // A full run (deploy/test.sh) keeps every process's log at debug in
+    // ROSTER_TEST_LOG_DIR and scans them for secrets afterwards.
+    var logFile = logFile
+    if logFile == nil, let dir = ProcessInfo.processInfo.environment["ROSTER_TEST_LOG_DIR"], !dir.isEmpty {
+      logFile = "\(dir)/\(name)-\(getpid())-\(RunningProcess.serial.add(1, ordering: .relaxed).newValue).log"
+      env["ROSTER_LOG_LEVEL"] = "debug"
+    }
+    let config = try Config.fromEnvironment(env)
     if let logFile {
       // Opened for appending and left open for the process's life (a test's log).
       let fd = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
