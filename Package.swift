@@ -14,9 +14,11 @@ let package = Package(
   targets: [
     // MARK: Ground floor: pure logic, no I/O
     .target(name: "JSON"),
+    // The stored words (statuses, roles, kinds, templates) every process shares.
+    .target(name: "Vocabulary"),
     .target(name: "JSONRPC", dependencies: ["JSON"]),
     .target(name: "Crypto", dependencies: ["CCrypto"]),
-    .target(name: "Policy", dependencies: ["JSON"], resources: [.copy("Resources")]),
+    .target(name: "Policy", dependencies: ["JSON", "Vocabulary"], resources: [.copy("Resources")]),
     .target(name: "SCIM", dependencies: ["JSON"]),
     // Pure over bytes: parse hostile XML safely, exclusive C14N, verify an enveloped signature (no SAML knowledge).
     .target(name: "XMLSignature", dependencies: ["CLibxml2", "Crypto"]),
@@ -34,37 +36,37 @@ let package = Package(
     .target(name: "Sockets"),
     .target(name: "DNS"),
     .target(name: "HTTP1", dependencies: ["Sockets"]),
-    .target(name: "Mail", dependencies: ["JSON", "Sockets"]),
+    .target(name: "Mail", dependencies: ["JSON", "Sockets", "Vocabulary"]),
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
     // MARK: Shared runtime and storage
     .target(name: "RosterRuntime", dependencies: ["HTTP1", "JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
-    .target(name: "RosterStore", dependencies: ["JSON", "Policy", "Postgres"]),
+    .target(name: "RosterStore", dependencies: ["JSON", "Policy", "Postgres", "Vocabulary"]),
     // The browser-facing listener and server-rendered pages: HTML escaped by default, forms, strict headers.
     .target(name: "WebPages", dependencies: ["Crypto", "HTTP1", "JSON", "RosterRuntime", "Sockets"]),
 
     // MARK: Processes
-    .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore"]),
+    .target(name: "ServiceKit", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "Vocabulary"]),
     .target(
-      name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit", "Sockets"]),
+      name: "Provisioning", dependencies: ["Crypto", "DNS", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit", "Sockets", "Vocabulary"]),
     .target(
       name: "DirectorySync",
-      dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets"]),
+      dependencies: ["Crypto", "HTTP1", "JSON", "JSONRPC", "Policy", "Postgres", "RosterRuntime", "RosterStore", "SCIM", "ServiceKit", "Sockets", "Vocabulary"]),
     .target(
       name: "SSO",
       dependencies: [
         "Crypto", "HTTP1", "JSON", "JSONRPC", "OIDC", "Policy", "Postgres", "Provisioning", "RosterRuntime", "RosterStore", "SAML", "ServiceKit",
-        "Sockets", "WebPages", "XMLSignature",
+        "Sockets", "Vocabulary", "WebPages", "XMLSignature",
       ]),
     // The guided setup (G1–G3): pages for a customer's IT admin, reached by a setup link.
     .target(
       name: "SetupPortal",
       dependencies: [
         "Crypto", "DirectorySync", "HTTP1", "JSON", "JSONRPC", "Postgres", "Provisioning", "RosterRuntime", "RosterStore", "SSO", "ServiceKit",
-        "WebPages",
+        "Vocabulary", "WebPages",
       ]),
-    .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
-    .target(name: "Notifications", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterRuntime", "RosterStore", "ServiceKit"]),
+    .target(name: "Deprovisioning", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "Vocabulary", "ServiceKit"]),
+    .target(name: "Notifications", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterRuntime", "RosterStore", "Vocabulary", "ServiceKit"]),
     .target(
       name: "RosterApp",
       dependencies: [
@@ -79,18 +81,18 @@ let package = Package(
     .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests
-    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
-    .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-    .testTarget(name: "JSONRPCTests", dependencies: ["JSON", "JSONRPC"]),
-    .testTarget(name: "PlatformTests", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
-    .testTarget(name: "ReliabilityTests", dependencies: ["JSON", "LoadDriver", "Postgres", "RosterTestSupport", "roster"]),
-    .testTarget(name: "PolicyTests", dependencies: ["Policy", "JSON", "RosterTestSupport"]),
-    .testTarget(name: "DNSTests", dependencies: ["DNS", "RosterTestSupport"]),
-    .testTarget(name: "SCIMTests", dependencies: ["SCIM", "JSON"]),
-    .testTarget(name: "SSOTests", dependencies: ["SSO", "JSON", "RosterTestSupport"]),
-    .testTarget(name: "OIDCTests", dependencies: ["OIDC", "Crypto", "JSON", "RosterTestSupport"]),
-    .testTarget(name: "SAMLTests", dependencies: ["SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
-    .testTarget(name: "MailTests", dependencies: ["Mail", "JSON", "RosterTestSupport", "Sockets"]),
+    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Vocabulary", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
+    .testTarget(name: "JSONTests", dependencies: ["Vocabulary", "JSON"]),
+    .testTarget(name: "JSONRPCTests", dependencies: ["Vocabulary", "JSON", "JSONRPC"]),
+    .testTarget(name: "PlatformTests", dependencies: ["Vocabulary", "JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
+    .testTarget(name: "ReliabilityTests", dependencies: ["Vocabulary", "JSON", "LoadDriver", "Postgres", "RosterTestSupport", "roster"]),
+    .testTarget(name: "PolicyTests", dependencies: ["Vocabulary", "Policy", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "DNSTests", dependencies: ["Vocabulary", "DNS", "RosterTestSupport"]),
+    .testTarget(name: "SCIMTests", dependencies: ["Vocabulary", "SCIM", "JSON"]),
+    .testTarget(name: "SSOTests", dependencies: ["Vocabulary", "SSO", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "OIDCTests", dependencies: ["Vocabulary", "OIDC", "Crypto", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "SAMLTests", dependencies: ["Vocabulary", "SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "MailTests", dependencies: ["Vocabulary", "Mail", "JSON", "RosterTestSupport", "Sockets"]),
     .testTarget(
       name: "ProvisioningTests",
       dependencies: [

@@ -1,3 +1,4 @@
+import Vocabulary
 import Foundation
 import JSON
 import JSONRPC
@@ -94,21 +95,21 @@ public final class DeprovisioningService: Sendable {
 
   func configure(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
-    let mode = try p.string("mode")
-    let content = p.optionalString("content")
+    let mode: DeprovisionMode = try p.word("mode")
+    let content: ContentPolicy? = try p.optionalWord("content")
     let target = p.optionalID("targetMemberId")
     switch (mode, content) {
-    case ("deactivate", nil): break
-    case ("deactivate", _):
+    case (.deactivate, nil): break
+    case (.deactivate, _):
       throw RPCError.invalidParam("content", "'content' applies only to mode 'delete'; deactivated members keep their content.")
-    case ("delete", nil):
+    case (.delete, nil):
       throw RPCError.invalidParam("content", "Mode 'delete' needs 'content': \"transfer\" or \"delete\".", reason: "missing_param")
     default: break
     }
-    if content == "transfer" && target == nil {
+    if content == .transfer && target == nil {
       throw RPCError.invalidParam("targetMemberId", "Transferring content needs 'targetMemberId': an active Admin or Creator.", reason: "missing_param")
     }
-    if content != "transfer" && target != nil {
+    if content != .transfer && target != nil {
       throw RPCError.invalidParam("targetMemberId", "'targetMemberId' applies only to content 'transfer'.")
     }
     return try ctx.pool.transaction { tx in
@@ -121,10 +122,10 @@ public final class DeprovisioningService: Sendable {
         guard let t = try MemberRow.load(tx, workspaceId: wid, memberId: target, forUpdate: true) else {
           throw RPCError.notFound("Transfer target", reason: "target_not_found")
         }
-        guard t.status == "active" else {
+        guard t.status == .active else {
           throw RPCError.conflict("target_inactive", "The transfer target must be an active member.")
         }
-        guard t.role == "admin" || t.role == "creator" else {
+        guard t.role == .admin || t.role == .creator else {
           throw RPCError.conflict("target_not_eligible", "The transfer target must be an Admin or a Creator; \(t.email) is a Viewer.")
         }
       }
@@ -150,7 +151,7 @@ public final class DeprovisioningService: Sendable {
         guard let m = try MemberRow.load(tx, workspaceId: wid, memberId: mid, forUpdate: true, includeDeleted: true) else {
           throw RPCError.memberNotFound()
         }
-        if m.status == "deleted" {
+        if m.status == .deleted {
           throw RPCError.conflict("already_deprovisioned", "This member has already been removed.")
         }
         try TargetProtection.check(w, memberId: m.id, attempt: .deactivate)
@@ -245,9 +246,9 @@ public final class DeprovisioningService: Sendable {
           // its job then moves or deletes it too), or has committed already
           // and the member is refused here (R2, R3).
           guard let m = try tx.one(MemberRow.select + " WHERE m.id = \(owner)::uuid AND m.workspace_id = \(wid)::uuid FOR SHARE OF m")
-            .map(MemberRow.init), m.status != "deleted"
+            .map(MemberRow.init), m.status != .deleted
           else { throw RPCError.memberNotFound() }
-          guard m.status == "active" else {
+          guard m.status == .active else {
             throw RPCError.conflict("member_inactive", "\(m.email) has been deactivated; content cannot be created for them.")
           }
           PausePoints.here("content.create.checked", key: owner)
@@ -349,7 +350,7 @@ public final class DeprovisioningService: Sendable {
         return done.json
       }
       let jobId = try Jobs.enqueue(
-        tx, kind: "move_content", workspaceId: to, memberId: toMember, uniqueKey: key,
+        tx, kind: .moveContent, workspaceId: to, memberId: toMember, uniqueKey: key,
         payload: [
           "userId": .string(uid), "fromWorkspaceId": .string(from), "toWorkspaceId": .string(to), "fromMemberId": .string(fromMember),
           "toMemberId": .string(toMember),

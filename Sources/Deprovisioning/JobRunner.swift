@@ -40,20 +40,20 @@ struct JobRunner: Sendable {
       let m = try MemberRow.load(tx, workspaceId: job.workspaceId, memberId: mid, forUpdate: true, includeDeleted: true)
     else { throw JobError("the member no longer exists") }
     switch m.status {
-    case "active": return ["skipped": "reactivated before the job ran"]
-    case "deleted": return ["skipped": "already deleted"]
-    default: break
+    case .active: return ["skipped": "reactivated before the job ran"]
+    case .deleted: return ["skipped": "already deleted"]
+    case .deactivated: break
     }
-    var result: [String: JSONValue] = ["mode": .string(w.deprovisionMode)]
+    var result: [String: JSONValue] = ["mode": .string(w.deprovisionMode.rawValue)]
     var summary: [String: JSONValue] = [
-      "workspaceName": .string(w.name), "memberEmail": .string(m.email), "memberName": .string(m.name), "mode": .string(w.deprovisionMode),
+      "workspaceName": .string(w.name), "memberEmail": .string(m.email), "memberName": .string(m.name), "mode": .string(w.deprovisionMode.rawValue),
     ]
     switch (w.deprovisionMode, w.deprovisionContent) {
-    case ("delete", "transfer"):
+    case (.delete, .transfer):
       // R2, checked again at run time: the target must be an active Admin or Creator.
       guard let tid = w.deprovisionTargetMemberId, tid != m.id,
-        let target = try MemberRow.load(tx, workspaceId: w.id, memberId: tid), target.status == "active",
-        target.role == "admin" || target.role == "creator"
+        let target = try MemberRow.load(tx, workspaceId: w.id, memberId: tid), target.status == .active,
+        target.role == .admin || target.role == .creator
       else {
         throw JobError(
           "the transfer target is missing, inactive or a Viewer; choose a new target with deprovision.configure, then job.retry")
@@ -87,7 +87,7 @@ struct JobRunner: Sendable {
       summary["count"] = .int(total)
       summary["targetEmail"] = .string(target.email)
       if fid != nil { summary["folderName"] = .string(folderName) }
-    case ("delete", _):
+    case (.delete, _):
       let deleted = try tx.query("DELETE FROM content WHERE owner_member_id = \(m.id)::uuid").affected
       try releaseFolders(tx, of: m.id)
       try markDeleted(tx, m)
@@ -103,7 +103,7 @@ struct JobRunner: Sendable {
     for admin in try TargetProtection.admins(tx, workspaceId: w.id) {
       var data = summary
       data["adminName"] = .string(admin.name)
-      try ctx.enqueueMail(tx, template: "deprovision_summary", to: admin.email, data: .object(data), workspaceId: w.id)
+      try ctx.enqueueMail(tx, template: .deprovisionSummary, to: admin.email, data: .object(data), workspaceId: w.id)
     }
     try AuditLog.record(
       tx, workspaceId: w.id, actor: .system("deprovisioning"), action: "member.deprovisioned", targetType: "member", targetId: m.id,
@@ -136,8 +136,8 @@ struct JobRunner: Sendable {
     guard let source = try WorkspaceRow.load(tx, fromWs), try WorkspaceRow.load(tx, toWs) != nil else {
       throw JobError("a workspace no longer exists")
     }
-    guard let toMember = try MemberRow.load(tx, workspaceId: toWs, memberId: to, forUpdate: true), toMember.status == "active",
-      let fromMember = try MemberRow.load(tx, workspaceId: fromWs, memberId: from, forUpdate: true), fromMember.status == "active"
+    guard let toMember = try MemberRow.load(tx, workspaceId: toWs, memberId: to, forUpdate: true), toMember.status == .active,
+      let fromMember = try MemberRow.load(tx, workspaceId: fromWs, memberId: from, forUpdate: true), fromMember.status == .active
     else { throw JobError("the user is no longer an active member of both workspaces; reactivate them in both, then job.retry") }
     // Nothing to move (a repeated request): no empty folder.
     guard try tx.one("SELECT 1 FROM content WHERE owner_member_id = \(from)::uuid AND workspace_id = \(fromWs)::uuid LIMIT 1") != nil else {

@@ -1,3 +1,4 @@
+import Vocabulary
 import JSON
 import Policy
 import Postgres
@@ -32,7 +33,7 @@ struct RoleSync: Sendable {
       WHERE m.status <> 'deleted'
       """
     ).rows
-    let fallback = Role(rawValue: w.defaultRole) ?? .creator
+    let fallback = w.defaultRole
     var ids: [String] = [], newRoles: [String] = [], sources: [String] = [], oldRoles: [String] = []
     for r in rows {
       let id = try r.string("id")

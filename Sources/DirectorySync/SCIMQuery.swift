@@ -130,8 +130,11 @@ struct SCIMQuery {
       guard let b, op == .eq || op == .ne else { throw .invalidFilter("'\(p)' is a boolean: use eq or ne with true or false.") }
       return op == .eq ? "(" + x + " = \(b))" : "(" + x + " IS DISTINCT FROM \(b))"
     case .time(let x):
-      guard let s = v.stringValue, parseTime(s) != nil else { throw .invalidFilter("'\(p)' is a dateTime: compare with an RFC 3339 string.") }
-      return try ordered(x, op, "\(s)::timestamptz", name: p.description)
+      guard let s = v.stringValue, let date = parseTime(s) else { throw .invalidFilter("'\(p)' is a dateTime: compare with an RFC 3339 string.") }
+      // The parsed instant, written out again: Foundation's parser accepts
+      // text PostgreSQL does not (found by the filter fuzzer: a 500).
+      let normalized = ISO8601DateFormatter.string(from: date, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime, .withFractionalSeconds])
+      return try ordered(x, op, "\(normalized)::timestamptz", name: p.description)
     case .uuid(let x):
       guard let s = v.stringValue, op == .eq || op == .ne else { throw .invalidFilter("'id' supports eq and ne with a string.") }
       guard isUUIDText(s) else { return op == .eq ? "false" : "true" }

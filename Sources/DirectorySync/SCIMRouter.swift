@@ -210,6 +210,8 @@ final class SCIMRouter: Sendable {
       return .error(.invalidValue("A value contains a character the database cannot store (NUL)."))
     } catch let e as PGError where e.kind == .noRow {
       return .error(SCIMError(409, nil, "The resource was changed by another request at the same moment; read it again and retry."))
+    } catch let e as PGError where e.isDataException {
+      return .error(.invalidValue("A value could not be compared or stored as its type (a date or number out of range?)."))
     } catch {
       var fields: [String: JSONValue] = ["error": .string(String(describing: error)), "path": .string(Self.printable(String(r.path.prefix(300))))]
       if ctx.logger.isEnabled(.debug) { fields["debug"] = .string(String(reflecting: error)) }

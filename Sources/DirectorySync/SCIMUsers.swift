@@ -1,3 +1,4 @@
+import Vocabulary
 import Foundation
 import JSON
 import JSONRPC
@@ -178,11 +179,11 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       if let m = member, try tx.one("SELECT 1 FROM scim_users WHERE member_id = \(m.id)::uuid") != nil {
         throw SCIMError.uniqueness("\(email) is already provisioned in this workspace.")
       }
-      let resolved = resolveRole(attribute: attribute, groups: [], current: nil, workspaceDefault: Role(rawValue: w.defaultRole) ?? .creator)
+      let resolved = resolveRole(attribute: attribute, groups: [], current: nil, workspaceDefault: w.defaultRole)
       if let m = member {
         // An invited (or previously removed) member is taken over by the directory.
-        if m.status == "deleted" {
-          try Lifecycle.reactivate(tx, member: m, role: resolved.role.rawValue, roleSource: resolved.source.rawValue, actor: actor)
+        if m.status == .deleted {
+          try Lifecycle.reactivate(tx, member: m, role: resolved.role, roleSource: resolved.source, actor: actor)
         }
         try tx.query(
           "UPDATE members SET role_attribute = \(attribute), name = coalesce(\(displayName), name), updated_at = now() WHERE id = \(m.id)::uuid")
@@ -202,7 +203,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       let m = try required(member, "the member")
       try store(tx, memberId: m.id, scope: scope, resource: resource, insert: true)
       try roles.recompute(tx, workspace: w, memberIds: [m.id])
-      if active, m.status == "deactivated" {
+      if active, m.status == .deactivated {
         if try Lifecycle.reactivate(tx, member: m, role: m.role, roleSource: m.roleSource, actor: actor), w.ssoConfigured {
           try ctx.enqueueSSOLinkMail(tx, workspace: w, memberIds: [m.id])  // S4
         }
@@ -368,12 +369,12 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     try store(tx, memberId: current.id, scope: scope, resource: resource, insert: false)
     try tx.query(
       "UPDATE members SET role_attribute = \(resource[roleAttributeName]?.stringValue), updated_at = now() WHERE id = \(member.id)::uuid")
-    if !active && member.status == "active" {
+    if !active && member.status == .active {
       try Lifecycle.deactivate(tx, member: member, actor: actor, reason: "scim_inactive")
-    } else if active && member.status != "active" {
+    } else if active && member.status != .active {
       let resolved = resolveRole(
-        attribute: resource[roleAttributeName]?.stringValue, groups: [], current: nil, workspaceDefault: Role(rawValue: w.defaultRole) ?? .creator)
-      if try Lifecycle.reactivate(tx, member: member, role: resolved.role.rawValue, roleSource: resolved.source.rawValue, actor: actor),
+        attribute: resource[roleAttributeName]?.stringValue, groups: [], current: nil, workspaceDefault: w.defaultRole)
+      if try Lifecycle.reactivate(tx, member: member, role: resolved.role, roleSource: resolved.source, actor: actor),
         w.ssoConfigured
       {
         try ctx.enqueueSSOLinkMail(tx, workspace: w, memberIds: [member.id])  // S4
@@ -402,7 +403,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
       try tx.query("DELETE FROM scim_group_members WHERE member_id = \(member.id)::uuid")
       try tx.query("DELETE FROM scim_users WHERE member_id = \(member.id)::uuid")
       let actor = ActorRef.directory(scope.directoryId)
-      if member.status != "deleted" {
+      if member.status != .deleted {
         try Lifecycle.deactivate(tx, member: member, actor: actor, reason: "scim_deleted")
       }
       try AuditLog.record(

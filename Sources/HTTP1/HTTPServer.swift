@@ -181,6 +181,13 @@ struct HTTPConnection {
     self.onError = onError
   }
 
+  /// A configured limit as people read it (16 KiB, 1 MiB).
+  static func size(_ bytes: Int) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+    if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+    return "\(bytes) bytes"
+  }
+
   struct Failure: Error {
     let status: Int
     let message: String
@@ -274,13 +281,13 @@ struct HTTPConnection {
     var scanFrom = 0
     while true {
       if let end = findHeadEnd(from: scanFrom) {
-        if end.start > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than 16 KiB.") }
+        if end.start > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than \(HTTPConnection.size(limits.maxHeaderBytes)).") }
         let head = Array(buffer[..<end.start])
         buffer.removeFirst(end.afterEnd)
         return head
       }
       scanFrom = max(0, buffer.count - 3)
-      if buffer.count > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than 16 KiB.") }
+      if buffer.count > limits.maxHeaderBytes { throw Failure(status: 431, message: "The request headers are larger than \(HTTPConnection.size(limits.maxHeaderBytes)).") }
       // Leading blank lines between requests are allowed (RFC 9112 §2.2).
       while buffer.first == 0x0D || buffer.first == 0x0A { buffer.removeFirst() }
       if !buffer.isEmpty { inRequest = true }
@@ -352,7 +359,7 @@ struct HTTPConnection {
     }
     guard let cl else { return [] }
     guard !cl.isEmpty, cl.allSatisfy(\.isNumber), let length = Int(cl) else { throw Failure(status: 400, message: "Invalid Content-Length.") }
-    if length > limits.maxBodyBytes { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
+    if length > limits.maxBodyBytes { throw Failure(status: 413, message: "The request body is larger than \(HTTPConnection.size(limits.maxBodyBytes)).") }
     if length > 0 { try continueIfExpected(r) }
     while buffer.count < length {
       if try !fill() { throw Failure(status: 400, message: "The connection ended before the whole body arrived.") }
@@ -395,7 +402,7 @@ struct HTTPConnection {
         return body
       }
       // Compared without adding: a chunk size near Int.max must not overflow.
-      if size > limits.maxBodyBytes - body.count { throw Failure(status: 413, message: "The request body is larger than 1 MiB.") }
+      if size > limits.maxBodyBytes - body.count { throw Failure(status: 413, message: "The request body is larger than \(HTTPConnection.size(limits.maxBodyBytes)).") }
       while buffer.count < size + 2 {
         if try !fill() { throw Failure(status: 400, message: "The connection ended inside a chunk.") }
       }

@@ -159,10 +159,12 @@ public final class Dispatcher: Sendable {
       for (value, p) in zip(a, spec!.params) { params[p.name] = value }
     case .array?:
       if spec == nil { break }  // reported as method not found below
-      return isNotification
-        ? nil
-        : Self.errorResponse(
-          id: replyID, .invalidParams("Parameters must be named (a JSON object), not positional.", reason: "named_params_only"))
+      // Not a ternary: `cond ? nil : reply` would make nil the JSON null
+      // (JSONValue is nil-literal expressible) and answer a notification
+      // with a bare `null` line. Found by the JSON-RPC fuzzer.
+      if isNotification { return nil }
+      return Self.errorResponse(
+        id: replyID, .invalidParams("Parameters must be named (a JSON object), not positional.", reason: "named_params_only"))
     default:
       return Self.errorResponse(id: replyID, .invalidRequest("'params' must be an object or an array"))
     }

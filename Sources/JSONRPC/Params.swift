@@ -21,6 +21,18 @@ public struct Params: Sendable {
   }
   public func optionalString(_ name: String) -> String? { self[name]?.stringValue }
 
+  /// One of a fixed set of words (a role, a mode…); the schema has checked it,
+  /// this names the parameter if it is anything else.
+  public func word<W: RawRepresentable>(_ name: String, as: W.Type = W.self) throws(RPCError) -> W where W.RawValue == String {
+    let text = try string(name)
+    guard let w = W(rawValue: text) else { throw .invalidParam(name, "'\(name)' cannot be '\(text)'.") }
+    return w
+  }
+
+  public func optionalWord<W: RawRepresentable>(_ name: String, as: W.Type = W.self) throws(RPCError) -> W? where W.RawValue == String {
+    self[name] == nil || self[name]?.isNull == true ? nil : try word(name, as: W.self)
+  }
+
   public func int(_ name: String) throws(RPCError) -> Int64 {
     guard let i = self[name]?.intValue else { throw .invalidParam(name, "'\(name)' is required and must be an integer.", reason: "missing_param") }
     return i

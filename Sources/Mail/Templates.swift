@@ -1,11 +1,12 @@
 import JSON
+import Vocabulary
 
 /// The emails the product sends (N1), rendered from their data. Each
 /// template declares the data it needs, so a missing field is refused when
 /// the email is queued or previewed, not when it is sent.
 public enum Templates {
   public struct Template: Sendable {
-    public let name: String
+    public let name: MailTemplate
     public let required: [String]
     let render: @Sendable (Data) -> (subject: String, text: String)
   }
@@ -36,7 +37,7 @@ public enum Templates {
   static let footer = "\n\n--\nSent by Roster on behalf of your workspace. You receive this because of your role in it."
 
   public static let all: [Template] = [
-    Template(name: "domain_verification", required: ["domain", "workspaceName", "link"]) { d in
+    Template(name: .domainVerification, required: ["domain", "workspaceName", "link"]) { d in
       (
         "Verify \(d["domain"]) for \(d["workspaceName"])",
         """
@@ -51,7 +52,7 @@ public enum Templates {
         """ + footer
       )
     },
-    Template(name: "sso_live", required: ["workspaceName", "signInUrl"]) { d in
+    Template(name: .ssoLive, required: ["workspaceName", "signInUrl"]) { d in
       (
         "\(d["workspaceName"]) now signs in with SSO",
         """
@@ -65,7 +66,7 @@ public enum Templates {
         """ + footer
       )
     },
-    Template(name: "transfer_target_conflict", required: ["workspaceName", "targetEmail", "attempt"]) { d in
+    Template(name: .transferTargetConflict, required: ["workspaceName", "targetEmail", "attempt"]) { d in
       (
         "Action needed: choose a new content transfer target for \(d["workspaceName"])",
         """
@@ -78,7 +79,7 @@ public enum Templates {
         """ + footer
       )
     },
-    Template(name: "break_glass_sign_in", required: ["workspaceName", "memberEmail"]) { d in
+    Template(name: .breakGlassSignIn, required: ["workspaceName", "memberEmail"]) { d in
       (
         "Break-glass sign-in to \(d["workspaceName"])",
         """
@@ -90,7 +91,7 @@ public enum Templates {
         """ + footer
       )
     },
-    Template(name: "deprovision_summary", required: ["workspaceName", "memberEmail", "mode", "content"]) { d in
+    Template(name: .deprovisionSummary, required: ["workspaceName", "memberEmail", "mode", "content"]) { d in
       let what: String
       switch d["content"] {
       case "transferred" where d["count"] == "0": what = "They owned no content, so nothing was moved."
@@ -110,13 +111,19 @@ public enum Templates {
     },
   ]
 
-  public static var names: [String] { all.map(\.name) }
+  public static var names: [String] { all.map(\.name.rawValue) }
 
-  public static func render(_ name: String, data: [String: JSONValue]) throws -> (subject: String, text: String) {
-    guard let t = all.first(where: { $0.name == name }) else { throw UnknownTemplate(name: name) }
+  public static func render(_ template: MailTemplate, data: [String: JSONValue]) throws -> (subject: String, text: String) {
+    guard let t = all.first(where: { $0.name == template }) else { throw UnknownTemplate(name: template.rawValue) }
     let missing = t.required.filter { data[$0]?.isNull ?? true }
-    guard missing.isEmpty else { throw MissingData(template: name, fields: missing) }
+    guard missing.isEmpty else { throw MissingData(template: template.rawValue, fields: missing) }
     return t.render(Data(values: data))
+  }
+
+  /// A stored template name (a row written by another version, say).
+  public static func render(_ name: String, data: [String: JSONValue]) throws -> (subject: String, text: String) {
+    guard let template = MailTemplate(rawValue: name) else { throw UnknownTemplate(name: name) }
+    return try render(template, data: data)
   }
 
   /// Data fields that hold secrets (a single-use link): never shown over RPC,

@@ -5,6 +5,7 @@ import Mail
 import Postgres
 import RosterRuntime
 import RosterStore
+import Vocabulary
 import ServiceKit
 import Synchronization
 
@@ -190,9 +191,9 @@ public final class NotificationsService: Sendable {
         params: [ParamSpec("template", .enumeration(Templates.names)), ParamSpec("to", .email), ParamSpec("data", .anyObject), .optional("workspaceId", .uuid)],
         result: "Notification"
       ) { p, _ in
-        let template = try p.string("template")
+        let template: MailTemplate = try p.word("template")
         let data = try p.object("data")
-        _ = try Self.render(template, data)
+        _ = try Self.render(template.rawValue, data)
         return try self.ctx.pool.transaction { tx in
           let id = try self.ctx.enqueueMail(tx, template: template, to: try p.string("to"), data: .object(data), workspaceId: p.optionalID("workspaceId"))
           return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(id)::uuid", "the queued email")).json

@@ -1,22 +1,4 @@
-/// Workspace roles, most privileged first.
-public enum Role: String, CaseIterable, Sendable, Comparable {
-  case admin, creator, viewer
-
-  public var privilege: Int {
-    switch self {
-    case .admin: return 3
-    case .creator: return 2
-    case .viewer: return 1
-    }
-  }
-
-  public static func < (a: Role, b: Role) -> Bool { a.privilege < b.privilege }
-}
-
-/// Where a member's role came from (C5).
-public enum RoleSource: String, Sendable {
-  case attribute, group, `default`, manual
-}
+import Vocabulary
 
 /// A mapped group a member belongs to.
 public struct GroupRole: Sendable, Equatable {

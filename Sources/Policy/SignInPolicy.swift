@@ -1,3 +1,5 @@
+import Vocabulary
+
 /// The sign-in decision (S1–S9) as a pure function over loaded state.
 
 public enum SignInMethod: String, Sendable { case password, sso }

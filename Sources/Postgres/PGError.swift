@@ -68,6 +68,9 @@ public struct PGError: Error, Sendable, CustomStringConvertible, CustomDebugStri
   public var isUniqueViolation: Bool { sqlState == "23505" }
   public var isForeignKeyViolation: Bool { sqlState == "23503" }
   public var isQueryCanceled: Bool { sqlState == "57014" }
+  /// A value the database could not take as its type (SQLSTATE class 22:
+  /// a date out of range, a number too large…): bad input, not a bug.
+  public var isDataException: Bool { sqlState?.hasPrefix("22") ?? false }
   /// Text the database cannot hold (a NUL, invalid encoding).
   public var isBadText: Bool { sqlState == "22021" }
 }

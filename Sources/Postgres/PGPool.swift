@@ -54,12 +54,22 @@ public final class PGPool: Sendable {
 
   public var reconnects: Int { all.reduce(0) { $0 + $1.reconnects.load(ordering: .relaxed) } }
 
+  /// Connections lent out now.
+  public var inUse: Int { size - free.withLock { $0.count } }
+  /// Checkouts that found every connection lent and had to wait, since start
+  /// (growing under load means the pool is too small for the traffic).
+  public var waits: Int { waitCount.load(ordering: .relaxed) }
+  private let waitCount = Atomic<Int>(0)
+
   public func closeAll() { all.forEach { $0.close() } }
 
   /// Lends a connection for the duration of `body`.
   public func withConnection<R>(_ body: (PGConnection) throws -> R) throws -> R {
-    guard available.wait(timeout: .now() + checkoutTimeoutSeconds) == .success else {
-      throw PGError(kind: .poolTimeout, message: "no database connection became free within \(checkoutTimeoutSeconds) s")
+    if available.wait(timeout: .now()) != .success {
+      waitCount.add(1, ordering: .relaxed)
+      guard available.wait(timeout: .now() + checkoutTimeoutSeconds) == .success else {
+        throw PGError(kind: .poolTimeout, message: "no database connection became free within \(checkoutTimeoutSeconds) s")
+      }
     }
     let conn = free.withLock { $0.removeLast() }
     defer {

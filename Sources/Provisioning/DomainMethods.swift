@@ -105,7 +105,7 @@ extension ProvisioningService {
         let d = try DomainRow(tx.single(DomainRow.select + " WHERE id = \(id)::uuid", "the domain"))
         if let email {
           try ctx.enqueueMail(
-            tx, template: "domain_verification", to: email,
+            tx, template: .domainVerification, to: email,
             data: [
               "domain": .string(domain), "workspaceName": .string(w.name),
               "link": .string(ctx.config.publicURL + "/domains/confirm?token=" + token), "expiresAt": .orNull(d.expiresAt),

@@ -4,6 +4,7 @@ import JSONRPC
 import Policy
 import Postgres
 import RosterStore
+import Vocabulary
 import ServiceKit
 
 extension ProvisioningService {
@@ -52,8 +53,9 @@ extension ProvisioningService {
       guard let w = try WorkspaceRow.load(tx, wid) else { throw RPCError.workspaceNotFound() }
       let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
       let user = try Users.findOrCreate(tx, email: email, name: p.optionalString("name"))
-      let role = p.optionalString("role") ?? w.defaultRole
-      let source = p.optionalString("role") == nil ? "default" : "manual"
+      let asked: Role? = try p.optionalWord("role")
+      let role = asked ?? w.defaultRole
+      let source: RoleSource = asked == nil ? .default : .manual
       let existing = try tx.one("SELECT id, status FROM members WHERE workspace_id = \(wid)::uuid AND user_id = \(user.id)::uuid FOR UPDATE")
       let mid: String
       if let existing {
@@ -78,7 +80,7 @@ extension ProvisioningService {
       }
       let m = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
       try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "member.add", targetType: "member", targetId: mid, after: m.json)
-      try EventLog.emit(tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role), "joined": "invite"])
+      try EventLog.emit(tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role.rawValue), "joined": "invite"])
       return m.json
     }
   }
@@ -109,14 +111,14 @@ extension ProvisioningService {
   func setRole(_ p: Params, _ c: CallContext) throws -> JSONValue {
     let wid = try p.id("workspaceId")
     let mid = try p.id("memberId")
-    let role = try p.string("role")
+    let role: Role = try p.word("role")
     return try ctx.withTargetProtection {
       try ctx.pool.transaction { tx in
         guard let w = try WorkspaceRow.load(tx, wid, forUpdate: true) else { throw RPCError.workspaceNotFound() }
         let actor = try ctx.resolveActor(p, workspaceId: wid, context: c, tx: tx)
         guard let before = try MemberRow.load(tx, workspaceId: wid, memberId: mid, forUpdate: true) else { throw RPCError.memberNotFound() }
-        if role == "viewer" { try TargetProtection.check(w, memberId: mid, attempt: .demote) }
-        if role != "admin" { try AdminGuard.ensureNotLastAdmin(tx, member: before) }
+        if role == .viewer { try TargetProtection.check(w, memberId: mid, attempt: .demote) }
+        if role != .admin { try AdminGuard.ensureNotLastAdmin(tx, member: before) }
         try tx.query(
           "UPDATE members SET role = \(role), role_source = 'manual', updated_at = now() WHERE id = \(mid)::uuid")
         let after = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
@@ -126,7 +128,7 @@ extension ProvisioningService {
         if before.role != role {
           try EventLog.emit(
             tx, type: "member.role_changed", workspaceId: wid, memberId: mid,
-            data: ["from": .string(before.role), "to": .string(role), "roleSource": "manual"])
+            data: ["from": .string(before.role.rawValue), "to": .string(role.rawValue), "roleSource": "manual"])
         }
         return after.json
       }

@@ -1,3 +1,4 @@
+import Vocabulary
 import Foundation
 import JSON
 import JSONRPC
@@ -223,7 +224,7 @@ extension ProvisioningService {
           after: ["email": .string(email)])
         for admin in try TargetProtection.admins(tx, workspaceId: wid) {
           try ctx.enqueueMail(
-            tx, template: "break_glass_sign_in", to: admin.email,
+            tx, template: .breakGlassSignIn, to: admin.email,
             data: [
               "workspaceName": .string(state.name(wid)), "adminName": .string(admin.name), "memberEmail": .string(email),
               "at": .string(PGTime.format(Date())),

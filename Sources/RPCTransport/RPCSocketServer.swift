@@ -41,10 +41,11 @@ public final class RPCSocketServer: Sendable {
   public func start() { server.start() }
   public func stop(grace: Duration = .seconds(10)) { server.stop(grace: grace) }
 
-  static let tooLongReply: [UInt8] =
-    JSONWriter.bytes(
-      Dispatcher.errorResponse(
-        id: .null, .invalidRequest("the request line is longer than 1 MiB", reason: "line_too_long"))) + [0x0A]
+  static func tooLongReply(_ maxLineBytes: Int) -> [UInt8] {
+    let limit = maxLineBytes % (1 << 20) == 0 ? "\(maxLineBytes >> 20) MiB" : "\(maxLineBytes) bytes"
+    return JSONWriter.bytes(
+      Dispatcher.errorResponse(id: .null, .invalidRequest("the request line is longer than \(limit)", reason: "line_too_long"))) + [0x0A]
+  }
 
   static func timeoutReply(_ seconds: Double) -> [UInt8] {
     JSONWriter.bytes(
@@ -71,7 +72,7 @@ public final class RPCSocketServer: Sendable {
       for event in events {
         switch event {
         case .tooLong:
-          out += tooLongReply
+          out += tooLongReply(maxLineBytes)
         case .line(let line):
           if let reply = dispatcher.handle(line: line, context: context) {
             out += reply

@@ -14,12 +14,19 @@ enum LoadBench {
   /// Writes at once (print is block-buffered into a pipe; a long run is watched).
   static func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
-  static func pids(_ targets: LoadTargets) -> [(String, Int32)] {
-    var out: [(String, Int32)] = []
+  /// One unlabelled value from a process's system.metrics.
+  static func metric(_ socket: String, _ name: String) -> String {
+    guard case .ok(let m) = RPCClient(paths: [socket]).call("system.metrics"), let text = m["text"]?.stringValue else { return "?" }
+    for line in text.split(separator: "\n") where line.hasPrefix(name + " ") { return String(line.dropFirst(name.count + 1)) }
+    return "?"
+  }
+
+  static func pids(_ targets: LoadTargets) -> [(String, Int32, String)] {
+    var out: [(String, Int32, String)] = []
     for (name, paths) in [("provisioning", targets.provisioning), ("deprovisioning", targets.deprovisioning), ("notifications", targets.notifications)] {
       for (i, p) in paths.enumerated() {
         if case .ok(let h) = RPCClient(paths: [p]).call("system.health"), let pid = h["pid"]?.intValue {
-          out.append((paths.count > 1 ? "\(name) #\(i + 1)" : name, Int32(pid)))
+          out.append((paths.count > 1 ? "\(name) #\(i + 1)" : name, Int32(pid), p))
         }
       }
     }
@@ -45,12 +52,12 @@ enum LoadBench {
     let report = load.finish()
     say("\(clients) clients, \(String(format: "%.0f", report.seconds)) s, \(report.users.count) users created, \(report.users.filter { !$0.active }.count) deactivated\n")
     say(report.table())
-    say("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end |")
-    say("|---|---|---|---|---|---|---|---|")
+    say("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end | pool waits |")
+    say("|---|---|---|---|---|---|---|---|---|")
     for (i, p) in procs.enumerated() {
       func mib(_ s: ProcessStats?) -> String { s.map { String(format: "%.1f MiB", $0.rssMiB) } ?? "?" }
       func fds(_ s: ProcessStats?) -> String { s.map { String($0.openFDs) } ?? "?" }
-      say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") |")
+      say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") | \(metric(p.2, "roster_database_pool_waits")) |")
     }
     let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
     defer { pool.closeAll() }

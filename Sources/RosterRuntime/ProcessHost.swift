@@ -108,6 +108,10 @@ public final class ProcessHost: Sendable {
         .init(
           "roster_database_reconnects", "database reconnects after a lost connection, since start", [],
           Double(pool.reconnects + dbHealth.reconnects)),
+        .init("roster_database_pool_in_use", "pooled database connections lent out now (of ROSTER_DB_POOL_SIZE)", [], Double(pool.inUse)),
+        .init(
+          "roster_database_pool_waits", "requests that found every pooled connection busy and waited, since start (growing: raise ROSTER_DB_POOL_SIZE)", [],
+          Double(pool.waits)),
       ]
     }
   }

@@ -1,32 +1,7 @@
 import Foundation
 import JSON
 import Postgres
-
-/// The durable job queue (R5): rows claimed with FOR UPDATE SKIP LOCKED by
-/// the deprovisioning process, woken by NOTIFY roster_jobs.
-public enum Jobs {
-  public static let channel = "roster_jobs"
-
-  /// Enqueues a job unless one with the same unique key is queued or running;
-  /// returns the id of the job that now stands for it.
-  @discardableResult
-  public static func enqueue(
-    _ tx: PGTransaction, kind: String, workspaceId: String, memberId: String?, uniqueKey: String?, payload: JSONValue = [:]
-  ) throws -> String {
-    if let row = try tx.one(
-      """
-      INSERT INTO jobs (kind, workspace_id, member_id, unique_key, payload)
-      VALUES (\(kind), \(workspaceId)::uuid, \(memberId)::uuid, \(uniqueKey), \(payload)::jsonb)
-      ON CONFLICT (unique_key) WHERE status IN ('queued', 'running') DO NOTHING
-      RETURNING id
-      """)
-    {
-      try tx.query("SELECT pg_notify('roster_jobs', \(try row.string("id")))")
-      return try row.string("id")
-    }
-    return try tx.single("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')", "the active job").string("id")
-  }
-}
+import Vocabulary
 
 /// Membership lifecycle steps shared by SCIM (C6), `deprovision.member` and
 /// the jobs: each writes its events and audit entry in the caller's transaction.
@@ -36,17 +11,17 @@ public enum Lifecycle {
   /// Returns the job id.
   @discardableResult
   public static func deactivate(_ tx: PGTransaction, member m: MemberRow, actor: ActorRef, reason: String) throws -> String {
-    if m.status == "active" {
+    if m.status == .active {
       try tx.query(
         "UPDATE members SET status = 'deactivated', deactivated_at = now(), updated_at = now() WHERE id = \(m.id)::uuid")
       try EventLog.emit(tx, type: "member.sessions_revoked", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
       try EventLog.emit(tx, type: "member.deactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
       try AuditLog.record(
         tx, workspaceId: m.workspaceId, actor: actor, action: "member.deactivate", targetType: "member", targetId: m.id,
-        before: ["status": .string(m.status)], after: ["status": "deactivated", "reason": .string(reason)])
+        before: ["status": .string(m.status.rawValue)], after: ["status": "deactivated", "reason": .string(reason)])
     }
     return try Jobs.enqueue(
-      tx, kind: "deprovision", workspaceId: m.workspaceId, memberId: m.id, uniqueKey: "deprovision:\(m.id)",
+      tx, kind: .deprovision, workspaceId: m.workspaceId, memberId: m.id, uniqueKey: "deprovision:\(m.id)",
       payload: ["reason": .string(reason), "requestedBy": actor.json])
   }
 
@@ -55,14 +30,14 @@ public enum Lifecycle {
   /// when the member must still sign in once via SSO (S4: they existed when
   /// SSO was configured): the caller sends them the email.
   @discardableResult
-  public static func reactivate(_ tx: PGTransaction, member m: MemberRow, role: String, roleSource: String, actor: ActorRef) throws -> Bool {
+  public static func reactivate(_ tx: PGTransaction, member m: MemberRow, role: Role, roleSource: RoleSource, actor: ActorRef) throws -> Bool {
     var linkRequired = false
     switch m.status {
-    case "deactivated":
+    case .deactivated:
       try tx.query("UPDATE members SET status = 'active', deactivated_at = NULL, updated_at = now() WHERE id = \(m.id)::uuid")
       try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": false])
       linkRequired = m.ssoLinkRequired && !m.ssoLinked
-    case "deleted":
+    case .deleted:
       try tx.query(
         """
         UPDATE members SET status = 'active', joined = 'scim', role = \(role), role_source = \(roleSource), sso_linked = false,
@@ -70,12 +45,12 @@ public enum Lifecycle {
         WHERE id = \(m.id)::uuid
         """)
       try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": true])
-    default:
+    case .active:
       return false
     }
     try AuditLog.record(
       tx, workspaceId: m.workspaceId, actor: actor, action: "member.reactivate", targetType: "member", targetId: m.id,
-      before: ["status": .string(m.status)], after: ["status": "active"])
+      before: ["status": .string(m.status.rawValue)], after: ["status": "active"])
     return linkRequired
   }
 }

@@ -1,5 +1,6 @@
 import JSON
 import Postgres
+import Vocabulary
 
 /// A workspace row with its SSO and deprovisioning settings.
 public struct WorkspaceRow: Sendable {
@@ -10,13 +11,13 @@ public struct WorkspaceRow: Sendable {
   public var createdAt: String?
   public var ssoConnection: JSONValue
   public var ssoConfiguredAt: String?
-  public var defaultRole: String
+  public var defaultRole: Role
   public var enforceSso: Bool
   public var domainCapture: Bool
   public var ssoTested: Bool
   public var bypassMemberIds: [String]
-  public var deprovisionMode: String
-  public var deprovisionContent: String?
+  public var deprovisionMode: DeprovisionMode
+  public var deprovisionContent: ContentPolicy?
   public var deprovisionTargetMemberId: String?
   /// The connection's id for its whole life (SP entity id and ACS URL, P1).
   public var ssoConnectionId: String?
@@ -43,13 +44,13 @@ public struct WorkspaceRow: Sendable {
     createdAt = r.time("created_at")
     ssoConnection = try r.json("sso_connection")
     ssoConfiguredAt = r.time("sso_configured_at")
-    defaultRole = try r.string("sso_default_role")
+    defaultRole = try r.word("sso_default_role")
     enforceSso = try r.bool("enforce_sso")
     domainCapture = try r.bool("domain_capture")
     ssoTested = try r.bool("sso_tested")
     bypassMemberIds = r.stringArray("sso_bypass_member_ids")
-    deprovisionMode = try r.string("deprovision_mode")
-    deprovisionContent = r["deprovision_content"]
+    deprovisionMode = try r.word("deprovision_mode")
+    deprovisionContent = r["deprovision_content"] == nil ? nil : try r.word("deprovision_content") as ContentPolicy
     deprovisionTargetMemberId = r["deprovision_target_member_id"]
     ssoConnectionId = r["sso_connection_id"]
     ssoAllowIdpInitiated = try r.bool("sso_allow_idp_initiated")
@@ -85,7 +86,7 @@ public struct WorkspaceRow: Sendable {
     let certificates = connection.removeValue(forKey: "certificates") ?? []
     var o: [String: JSONValue] = [
       "configured": .bool(ssoConfiguredAt != nil), "connection": ssoConnection.isNull ? .null : .object(connection),
-      "defaultRole": .string(defaultRole), "enforceSso": .bool(enforceSso), "domainCapture": .bool(domainCapture),
+      "defaultRole": .string(defaultRole.rawValue), "enforceSso": .bool(enforceSso), "domainCapture": .bool(domainCapture),
       "tested": .bool(ssoTested), "bypassMemberIds": .array(bypassMemberIds.map { .string($0) }),
       "configuredAt": .orNull(ssoConfiguredAt), "active": .bool(ssoConfigured), "allowIdpInitiated": .bool(ssoAllowIdpInitiated),
     ]
@@ -105,7 +106,7 @@ public struct WorkspaceRow: Sendable {
   }
 
   public var deprovisioningJSON: JSONValue {
-    ["mode": .string(deprovisionMode), "content": .orNull(deprovisionContent), "targetMemberId": .orNull(deprovisionTargetMemberId)]
+    ["mode": .string(deprovisionMode.rawValue), "content": .orNull(deprovisionContent?.rawValue), "targetMemberId": .orNull(deprovisionTargetMemberId)]
   }
 
   public func json(publicURL: String) -> JSONValue {
@@ -123,11 +124,11 @@ public struct MemberRow: Sendable {
   public var userId: String
   public var email: String
   public var name: String
-  public var role: String
-  public var roleSource: String
+  public var role: Role
+  public var roleSource: RoleSource
   public var roleAttribute: String?
-  public var status: String
-  public var joined: String
+  public var status: MemberStatus
+  public var joined: JoinedBy
   public var ssoLinked: Bool
   public var ssoLinkRequired: Bool
   public var createdAt: String?
@@ -161,11 +162,11 @@ public struct MemberRow: Sendable {
     userId = try r.string("user_id")
     email = try r.string("email")
     name = try r.string("name")
-    role = try r.string("role")
-    roleSource = try r.string("role_source")
+    role = try r.word("role")
+    roleSource = try r.word("role_source")
     roleAttribute = r["role_attribute"]
-    status = try r.string("status")
-    joined = try r.string("joined")
+    status = try r.word("status")
+    joined = try r.word("joined")
     ssoLinked = try r.bool("sso_linked")
     ssoLinkRequired = try r.bool("sso_link_required")
     createdAt = r.time("created_at")
@@ -187,8 +188,8 @@ public struct MemberRow: Sendable {
   public var json: JSONValue {
     [
       "memberId": .string(id), "workspaceId": .string(workspaceId), "userId": .string(userId), "email": .string(email),
-      "name": .string(name), "role": .string(role), "roleSource": .string(roleSource), "status": .string(status),
-      "ssoLinked": .bool(ssoLinked), "ssoLinkRequired": .bool(ssoLinkRequired && !ssoLinked), "joined": .string(joined),
+      "name": .string(name), "role": .string(role.rawValue), "roleSource": .string(roleSource.rawValue), "status": .string(status.rawValue),
+      "ssoLinked": .bool(ssoLinked), "ssoLinkRequired": .bool(ssoLinkRequired && !ssoLinked), "joined": .string(joined.rawValue),
       "createdAt": .orNull(createdAt), "updatedAt": .orNull(updatedAt), "deactivatedAt": .orNull(deactivatedAt),
       "signInBlocked": .orNull(signInBlocked),
     ]
@@ -196,6 +197,6 @@ public struct MemberRow: Sendable {
 
   /// The short form used in lists of affected people (outsideDomainMembers, …).
   public var brief: JSONValue {
-    ["memberId": .string(id), "email": .string(email), "name": .string(name), "role": .string(role)]
+    ["memberId": .string(id), "email": .string(email), "name": .string(name), "role": .string(role.rawValue)]
   }
 }

@@ -1,5 +1,6 @@
 import JSON
 import Postgres
+import Vocabulary
 
 /// R4: the member named as the transfer target of a Delete + Transfer policy
 /// cannot be deactivated, deleted or demoted to Viewer.
@@ -20,7 +21,7 @@ public struct TargetProtectedError: Error, Sendable {
 
 public enum TargetProtection {
   public static func isTarget(_ w: WorkspaceRow, memberId: String) -> Bool {
-    w.deprovisionMode == "delete" && w.deprovisionContent == "transfer" && w.deprovisionTargetMemberId == memberId
+    w.deprovisionMode == .delete && w.deprovisionContent == .transfer && w.deprovisionTargetMemberId == memberId
   }
 
   public static func check(_ w: WorkspaceRow, memberId: String, attempt: TargetProtectedError.Attempt) throws {
@@ -42,7 +43,7 @@ public struct LastAdminError: Error, Sendable {}
 public enum AdminGuard {
   /// Throws when `member` is the workspace's last active admin and is about to stop being one.
   public static func ensureNotLastAdmin(_ tx: PGTransaction, member m: MemberRow) throws {
-    guard m.role == "admin", m.status == "active" else { return }
+    guard m.role == .admin, m.status == .active else { return }
     let admins = try tx.single("SELECT count(*) AS n FROM members WHERE workspace_id = \(m.workspaceId)::uuid AND role = 'admin' AND status = 'active'")
     if try admins.int("n") <= 1 { throw LastAdminError() }
   }

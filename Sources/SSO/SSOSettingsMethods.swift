@@ -1,3 +1,4 @@
+import Vocabulary
 import Crypto
 import Foundation
 import JSON
@@ -124,7 +125,7 @@ extension SSOService {
       guard id == connectionId else {
         throw RPCError.conflict("concurrent_change", "The connection was configured by another request at the same moment; try again.")
       }
-      let defaultRole = p.optionalString("defaultRole") ?? w.defaultRole
+      let defaultRole: Role = try p.optionalWord("defaultRole") ?? w.defaultRole
       let firstTime = w.ssoConfiguredAt == nil
       let secretHex: String? = secret.map { "\\x" + hexString($0) }
       if firstTime {
@@ -212,7 +213,7 @@ extension SSOService {
         try tx.query("UPDATE workspaces SET sso_connection = \(JSONValue.object(o))::jsonb WHERE id = \(wid)::uuid")
       }
       let capture = p.optionalBool("domainCapture") ?? w.domainCapture
-      let role = p.optionalString("defaultRole") ?? w.defaultRole
+      let role: Role = try p.optionalWord("defaultRole") ?? w.defaultRole
       let idpInitiated = p.optionalBool("allowIdpInitiated") ?? w.ssoAllowIdpInitiated
       try tx.query(
         """

@@ -4,6 +4,7 @@ import JSONRPC
 import Postgres
 import RosterRuntime
 import RosterStore
+import Vocabulary
 
 /// What every service's methods need: the pool, the configuration, the logger.
 public struct ServiceContext: Sendable {
@@ -23,7 +24,7 @@ public struct ServiceContext: Sendable {
 
   /// Queues an email in the caller's transaction.
   @discardableResult
-  public func enqueueMail(_ tx: PGTransaction, template: String, to: String, data: JSONValue, workspaceId: String?) throws -> String {
+  public func enqueueMail(_ tx: PGTransaction, template: MailTemplate, to: String, data: JSONValue, workspaceId: String?) throws -> String {
     try Outbox.enqueue(tx, template: template, to: to, data: data, workspaceId: workspaceId, mailDomain: mailDomain)
   }
 
@@ -164,7 +165,7 @@ extension ServiceContext {
       if !recent {
         for admin in try TargetProtection.admins(tx, workspaceId: e.workspaceId) {
           try enqueueMail(
-            tx, template: "transfer_target_conflict", to: admin.email,
+            tx, template: .transferTargetConflict, to: admin.email,
             data: [
               "workspaceName": .string(w.name), "adminName": .string(admin.name), "targetEmail": .string(target.email),
               "targetName": .string(target.name), "targetMemberId": .string(target.id), "attempt": .string(e.attempt.rawValue),

@@ -85,7 +85,7 @@ public final class Connection: Sendable {
 
 /// Thread-per-connection server with a connection cap. Handlers may block
 /// (libpq, recv): each runs on its own OS thread, never on Swift
-/// concurrency's cooperative pool (see ENGINEERING.md).
+/// concurrency's cooperative pool, whose few threads a blocking call would starve.
 public final class StreamServer: Sendable {
   public struct Options: Sendable {
     public var maxConnections: Int = 256

@@ -61,6 +61,14 @@ import Testing
     #expect(call(["a"])["error"]?["data"]?["reason"] == "named_params_only")
   }
 
+  /// Found by the JSON-RPC fuzzer: a notification (no id) with positional
+  /// params was answered with a bare `null` line.
+  @Test func aNotificationWithPositionalParamsGetsNoReplyAtAll() {
+    let line = Array(#"{"jsonrpc":"2.0","method":"member.add","params":["a"]}"#.utf8)
+    #expect(dispatcher.handle(line: line, context: CallContext()) == nil)
+    #expect(dispatcher.handle(message: ["jsonrpc": "2.0", "method": "member.add", "params": ["a"]], context: CallContext()) == nil)
+  }
+
   @Test func unexpectedErrorsBecomeInternalErrorsWithoutDetail() {
     let e = call([:], method: "boom")["error"]
     #expect(e?["code"] == -32603)

@@ -1,3 +1,4 @@
+import Vocabulary
 import Policy
 import Testing
 

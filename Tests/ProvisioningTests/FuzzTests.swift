@@ -191,6 +191,20 @@ import Testing
     print("JSON-RPC fuzz: \(Self.cases) cases, \(answered) replies, seed \(seed)")
   }
 
+  /// Inputs the long fuzz runs found, kept as fixed cases.
+  @Test func regressionsFoundByTheFuzzers() throws {
+    // Foundation's ISO 8601 parser accepted a date PostgreSQL refuses: a 500.
+    for filter in [#"meta.created lt "2026-01-01T00:026-01-01T00:00:0:007""#, #"meta.lastModified gt "2026-01-01T00:00:00Z""#] {
+      let r = try s.http.request("GET", "/scim/v2/Users?filter=" + SCIMFixture.q(filter))
+      #expect(r.status == 200 || r.status == 400, "\(filter): \(r.status)")
+    }
+    // A notification with positional params was answered with a bare null line.
+    let c = try f.process.client()
+    try c.client.send(Array(#"{"iN":1,"jsonrpc":"2.0","method":"auth.signIn","params":["password","user0@acme.test",1e+300]}"#.utf8) + [0x0A])
+    let next = try c.call("system.health")
+    #expect(next["status"] == "ok")
+  }
+
   // MARK: HTTP
 
   struct RawResponse {

@@ -2,59 +2,6 @@ import Foundation
 import JSON
 import Postgres
 
-/// Who did something: an admin the app vouches for, an operator, a SCIM
-/// directory, or Roster itself (sign-in, background jobs).
-public enum ActorRef: Sendable, Equatable {
-  case member(String)
-  case ops(name: String, uid: UInt32?)
-  case directory(String)
-  case system(String)
-  /// The holder of a guided-setup link (G1).
-  case setupLink(String)
-
-  public var json: JSONValue {
-    switch self {
-    case .member(let id): return ["memberId": .string(id)]
-    case .ops(let name, let uid): return ["ops": .string(name), "uid": uid.map { .int(Int64($0)) } ?? .null]
-    case .directory(let id): return ["directory": .string(id)]
-    case .system(let what): return ["system": .string(what)]
-    case .setupLink(let id): return ["setupLink": .string(id)]
-    }
-  }
-}
-
-/// The audit log: every mutation with its actor, target and before/after.
-public enum AuditLog {
-  public static func record(
-    _ tx: PGTransaction, workspaceId: String?, actor: ActorRef, action: String, targetType: String, targetId: String?,
-    before: JSONValue? = nil, after: JSONValue? = nil
-  ) throws {
-    try tx.query(
-      """
-      INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, before, after)
-      VALUES (\(workspaceId)::uuid, \(actor.json)::jsonb, \(action), \(targetType), \(targetId), \(before)::jsonb, \(after)::jsonb)
-      """)
-  }
-
-  public static func list(_ pool: PGPool, workspaceId: String, after: Int64, limit: Int) throws -> (entries: [JSONValue], next: String?) {
-    let rows = try pool.query(
-      """
-      SELECT id, actor, action, target_type, target_id, before, after, at FROM audit_log
-      WHERE workspace_id = \(workspaceId)::uuid AND id > \(after) ORDER BY id LIMIT \(limit + 1)
-      """
-    ).rows
-    let page = rows.prefix(limit)
-    let entries: [JSONValue] = try page.map { r in
-      [
-        "cursor": .string(try r.string("id")), "actor": try r.json("actor"), "action": .string(try r.string("action")),
-        "targetType": .orNull(r["target_type"]), "targetId": .orNull(r["target_id"]), "before": try r.json("before"),
-        "after": try r.json("after"), "at": .orNull(r.time("at")),
-      ]
-    }
-    return (entries, rows.count > limit ? page.last?["id"] : nil)
-  }
-}
-
 /// The event feed the app follows.
 ///
 /// Order without a global lock. Each event has a `feed_key`: the id of the
@@ -220,26 +167,4 @@ extension EventLog {
 
 extension EventLog.Cursor: Comparable {
   public static func < (a: Self, b: Self) -> Bool { (a.key, a.id) < (b.key, b.id) }
-}
-
-/// The email outbox (N1): a row written in the same transaction as its cause;
-/// the notifications process delivers it.
-public enum Outbox {
-  public static let channel = "roster_outbox"
-
-  @discardableResult
-  public static func enqueue(
-    _ tx: PGTransaction, template: String, to: String, data: JSONValue, workspaceId: String?, mailDomain: String
-  ) throws -> String {
-    let id = UUID().uuidString.lowercased()
-    // Stable for the row's whole life: a retry is the same logical message (N2).
-    let messageId = "<\(id)@\(mailDomain)>"
-    try tx.query(
-      """
-      INSERT INTO notifications (id, template, to_address, data, workspace_id, message_id)
-      VALUES (\(id)::uuid, \(template), \(to), \(data)::jsonb, \(workspaceId)::uuid, \(messageId))
-      """)
-    try tx.query("SELECT pg_notify('roster_outbox', \(id))")
-    return id
-  }
 }
