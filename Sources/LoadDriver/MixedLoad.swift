@@ -331,21 +331,26 @@ public final class MixedLoad: @unchecked Sendable {
     }
   }
 
-  func patch(_ c: Client, _ scim: SCIMPool, _ i: Int) {
-    let display = "Renamed \(UInt32.random(in: 0...UInt32.max, using: &c.rng))"
+  /// One replace PATCH of a user's attribute; true when it was accepted.
+  func replace(_ c: Client, _ scim: SCIMPool, _ op: String, _ i: Int, path: String, value: JSONValue) -> Bool {
     let body: JSONValue = [
-      "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [["op": "replace", "path": "displayName", "value": .string(display)]],
+      "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [["op": "replace", "path": .string(path), "value": value]],
     ]
-    let ok: Bool? = measured(c, "scim.patch") {
+    let ok: Bool? = measured(c, op) {
       switch scim.request("PATCH", "/scim/v2/Users/\(c.users[i].id)", body) {
       case .unavailable(let why): return .failure(Unavailable(why: why))
       case .answered(let s, _) where s == 200 || s == 204: return .success(true)
       case .answered(let s, let b):
-        error(c, "scim.patch", "HTTP \(s) \(b?["detail"]?.stringValue ?? "")")
+        error(c, op, "HTTP \(s) \(b?["detail"]?.stringValue ?? "")")
         return .success(false)
       }
     }
-    if ok == true { c.users[i].displayName = display }
+    return ok == true
+  }
+
+  func patch(_ c: Client, _ scim: SCIMPool, _ i: Int) {
+    let display = "Renamed \(UInt32.random(in: 0...UInt32.max, using: &c.rng))"
+    if replace(c, scim, "scim.patch", i, path: "displayName", value: .string(display)) { c.users[i].displayName = display }
   }
 
   /// Content for the leaver first (so the job has something to transfer), then active:false.
@@ -372,19 +377,7 @@ public final class MixedLoad: @unchecked Sendable {
         c.users[i].contentMax += 1
       }
     }
-    let body: JSONValue = [
-      "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [["op": "replace", "path": "active", "value": false]],
-    ]
-    let ok: Bool? = measured(c, "scim.deactivate") {
-      switch scim.request("PATCH", "/scim/v2/Users/\(c.users[i].id)", body) {
-      case .unavailable(let why): return .failure(Unavailable(why: why))
-      case .answered(let s, _) where s == 200 || s == 204: return .success(true)
-      case .answered(let s, let b):
-        error(c, "scim.deactivate", "HTTP \(s) \(b?["detail"]?.stringValue ?? "")")
-        return .success(false)
-      }
-    }
-    if ok == true { c.users[i].active = false }
+    if replace(c, scim, "scim.deactivate", i, path: "active", value: false) { c.users[i].active = false }
   }
 
   func signIn(_ c: Client, _ rpc: RPCClient, _ u: UserRecord) {

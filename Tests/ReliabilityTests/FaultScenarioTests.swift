@@ -89,7 +89,7 @@ import Testing
         let victim = Int.random(in: 0...1)
         cluster.kill9(name, copy: victim)
         // The other copy serves at once, and the load goes on meanwhile.
-        #expect(cluster.waitHealthy(name, copy: 1 - victim, timeout: 1) != nil, "\(name): the surviving copy does not answer")
+        #expect(cluster.waitHealthy(name, copy: 1 - victim, timeout: 3) != nil, "\(name): the surviving copy does not answer")
         Self.sleep(Self.phase / 2)
         figures.append(("\(name) #\(victim + 1) healthy after restart", Self.f1(try cluster.restart(name, copy: victim)) + " s"))
       }
