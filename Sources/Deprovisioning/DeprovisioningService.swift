@@ -196,8 +196,8 @@ public final class DeprovisioningService: Sendable {
             throw RPCError.notFound("Job", reason: "job_not_found")
           }
           let actor = try self.ctx.resolveActor(p, workspaceId: job.workspaceId, context: c, tx: tx)
-          guard job.status == "failed" || job.status == "queued" else {
-            throw RPCError.conflict("job_not_failed", "Only a failed or waiting job can be retried; this one is \(job.status).")
+          guard job.status == .failed || job.status == .queued else {
+            throw RPCError.conflict("job_not_failed", "Only a failed or waiting job can be retried; this one is \(job.status.rawValue).")
           }
           do {
             // A failed job starts its attempts over; a waiting one keeps them.
@@ -351,10 +351,7 @@ public final class DeprovisioningService: Sendable {
       }
       let jobId = try Jobs.enqueue(
         tx, kind: .moveContent, workspaceId: to, memberId: toMember, uniqueKey: key,
-        payload: [
-          "userId": .string(uid), "fromWorkspaceId": .string(from), "toWorkspaceId": .string(to), "fromMemberId": .string(fromMember),
-          "toMemberId": .string(toMember),
-        ])
+        payload: MoveContentPayload(userId: uid, fromWorkspaceId: from, toWorkspaceId: to, fromMemberId: fromMember, toMemberId: toMember).json)
       try AuditLog.record(
         tx, workspaceId: to, actor: .system("user:\(uid)"), action: "content.move_requested", targetType: "job", targetId: jobId,
         after: ["fromWorkspaceId": .string(from)])

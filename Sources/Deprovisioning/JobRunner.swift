@@ -13,9 +13,8 @@ struct JobRunner: Sendable {
 
   func run(_ tx: PGTransaction, _ job: JobRow) throws -> JSONValue {
     switch job.kind {
-    case "deprovision": return try deprovision(tx, job)
-    case "move_content": return try moveContent(tx, job)
-    default: throw JobError("unknown job kind '\(job.kind)'")
+    case .deprovision: return try deprovision(tx, job)
+    case .moveContent: return try moveContent(tx, job)
     }
   }
 
@@ -130,9 +129,8 @@ struct JobRunner: Sendable {
   /// R6: everything the user owns in their own workspace moves into a folder
   /// of their library in the Enterprise workspace that captured them.
   func moveContent(_ tx: PGTransaction, _ job: JobRow) throws -> JSONValue {
-    guard let from = job.payload["fromMemberId"]?.stringValue, let to = job.payload["toMemberId"]?.stringValue,
-      let fromWs = job.payload["fromWorkspaceId"]?.stringValue, let toWs = job.payload["toWorkspaceId"]?.stringValue
-    else { throw JobError("the job's payload is incomplete") }
+    guard let move = MoveContentPayload(job.payload) else { throw JobError("the job's payload is incomplete") }
+    let (from, to, fromWs, toWs) = (move.fromMemberId, move.toMemberId, move.fromWorkspaceId, move.toWorkspaceId)
     guard let source = try WorkspaceRow.load(tx, fromWs), try WorkspaceRow.load(tx, toWs) != nil else {
       throw JobError("a workspace no longer exists")
     }

@@ -1,3 +1,4 @@
+import Vocabulary
 import Foundation
 import JSON
 import JSONRPC
@@ -10,10 +11,10 @@ import Synchronization
 /// A job as stored.
 public struct JobRow: Sendable {
   public var id: String
-  public var kind: String
+  public var kind: JobKind
   public var workspaceId: String
   public var memberId: String?
-  public var status: String
+  public var status: JobStatus
   public var attempts: Int64
   public var maxAttempts: Int64
   public var lastError: String?
@@ -31,10 +32,10 @@ public struct JobRow: Sendable {
 
   public init(_ r: PGRow) throws {
     id = try r.string("id")
-    kind = try r.string("kind")
+    kind = try r.word("kind")
     workspaceId = try r.string("workspace_id")
     memberId = r["member_id"]
-    status = try r.string("status")
+    status = try r.word("status")
     attempts = try r.int("attempts")
     maxAttempts = try r.int("max_attempts")
     lastError = r["last_error"]
@@ -48,8 +49,8 @@ public struct JobRow: Sendable {
 
   public var json: JSONValue {
     [
-      "jobId": .string(id), "kind": .string(kind), "workspaceId": .string(workspaceId), "memberId": .orNull(memberId),
-      "status": .string(status), "attempts": .int(attempts), "maxAttempts": .int(maxAttempts), "lastError": .orNull(lastError),
+      "jobId": .string(id), "kind": .string(kind.rawValue), "workspaceId": .string(workspaceId), "memberId": .orNull(memberId),
+      "status": .string(status.rawValue), "attempts": .int(attempts), "maxAttempts": .int(maxAttempts), "lastError": .orNull(lastError),
       "result": result, "runAt": .orNull(runAt), "createdAt": .orNull(createdAt), "finishedAt": .orNull(finishedAt),
     ]
   }
@@ -150,8 +151,8 @@ final class JobWorker: Sendable {
         return result
       }
       let ms = (ContinuousClock.now - started).inSeconds * 1000
-      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": "done"])
-      ctx.logger.info("job done", ["jobId": .string(job.id), "kind": .string(job.kind), "ms": .int(Int64(ms)), "result": result])
+      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind.rawValue, "outcome": "done"])
+      ctx.logger.info("job done", ["jobId": .string(job.id), "kind": .string(job.kind.rawValue), "ms": .int(Int64(ms)), "result": result])
     } catch {
       let message = Self.describe(error)
       // A job that cannot act on its configuration fails at once (its
@@ -169,11 +170,11 @@ final class JobWorker: Sendable {
           WHERE id = \(job.id)::uuid AND locked_by = \(workerId)
           """)
       }
-      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind, "outcome": failed ? "failed" : "retry"])
+      ctx.host.metrics.increment("roster_jobs_total", ["kind": job.kind.rawValue, "outcome": failed ? "failed" : "retry"])
       ctx.logger.warning(
         "job failed",
         [
-          "jobId": .string(job.id), "kind": .string(job.kind), "attempt": .int(job.attempts), "error": .string(message), "final": .bool(failed),
+          "jobId": .string(job.id), "kind": .string(job.kind.rawValue), "attempt": .int(job.attempts), "error": .string(message), "final": .bool(failed),
           "permanent": .bool(permanent), "retryInSeconds": failed ? .null : .int(Int64(delay)),
         ])
     }

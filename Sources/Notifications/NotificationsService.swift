@@ -12,11 +12,13 @@ import Synchronization
 /// A notification row.
 struct NotificationRow {
   var id: String
+  /// Kept as stored: no CHECK constraint guards it, and a row another
+  /// version wrote must fail as an email (permanent), not as a decode.
   var template: String
   var to: String
   var data: [String: JSONValue]
   var workspaceId: String?
-  var status: String
+  var status: NotificationStatus
   var attempts: Int64
   var lastError: String?
   var messageId: String
@@ -35,7 +37,7 @@ struct NotificationRow {
     to = try r.string("to_address")
     data = try r.json("data").objectValue ?? [:]
     workspaceId = r["workspace_id"]
-    status = try r.string("status")
+    status = try r.word("status")
     attempts = try r.int("attempts")
     lastError = r["last_error"]
     messageId = try r.string("message_id")
@@ -49,9 +51,9 @@ struct NotificationRow {
     var shown = data
     for f in Templates.secretFields where shown[f] != nil { shown[f] = "[redacted]" }
     return [
-      "id": .string(id), "template": .string(template), "to": .string(to), "status": .string(status), "attempts": .int(attempts),
+      "id": .string(id), "template": .string(template), "to": .string(to), "status": .string(status.rawValue), "attempts": .int(attempts),
       "lastError": .orNull(lastError), "messageId": .string(messageId), "workspaceId": .orNull(workspaceId), "createdAt": .orNull(createdAt),
-      "sentAt": .orNull(sentAt), "nextAttemptAt": status == "pending" ? .orNull(nextAttemptAt) : .null, "data": .object(shown),
+      "sentAt": .orNull(sentAt), "nextAttemptAt": status == .pending ? .orNull(nextAttemptAt) : .null, "data": .object(shown),
     ]
   }
 }
@@ -226,8 +228,8 @@ public final class NotificationsService: Sendable {
             throw RPCError.notFound("Notification", reason: "notification_not_found")
           }
           let actor = try self.ctx.resolveActor(p, workspaceId: n.workspaceId, context: c, tx: tx)
-          guard n.status == "failed" else {
-            throw RPCError.conflict("notification_not_failed", "Only a failed email can be retried; this one is \(n.status).")
+          guard n.status == .failed else {
+            throw RPCError.conflict("notification_not_failed", "Only a failed email can be retried; this one is \(n.status.rawValue).")
           }
           try tx.query(
             "UPDATE notifications SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(n.id)::uuid")
@@ -247,10 +249,10 @@ public final class NotificationsService: Sendable {
             throw RPCError.notFound("Notification", reason: "notification_not_found")
           }
           let actor = try self.ctx.resolveActor(p, workspaceId: nil, context: c, tx: tx)
-          guard n.status == "failed" else {
+          guard n.status == .failed else {
             throw RPCError.conflict(
               "notification_not_failed",
-              "Only a failed email can be cancelled; this one is \(n.status)\(n.status == "pending" ? " and will be delivered" : "").")
+              "Only a failed email can be cancelled; this one is \(n.status.rawValue)\(n.status == .pending ? " and will be delivered" : "").")
           }
           try tx.query("UPDATE notifications SET status = 'cancelled', updated_at = now() WHERE id = \(n.id)::uuid")
           try AuditLog.record(

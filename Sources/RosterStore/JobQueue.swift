@@ -28,3 +28,49 @@ public enum Jobs {
     return try tx.single("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')", "the active job").string("id")
   }
 }
+
+/// What a `move_content` job carries (R6): whose content moves from which
+/// workspace to which.
+public struct MoveContentPayload: Sendable, Equatable {
+  public var userId: String
+  public var fromWorkspaceId: String
+  public var toWorkspaceId: String
+  public var fromMemberId: String
+  public var toMemberId: String
+
+  public init(userId: String, fromWorkspaceId: String, toWorkspaceId: String, fromMemberId: String, toMemberId: String) {
+    self.userId = userId
+    self.fromWorkspaceId = fromWorkspaceId
+    self.toWorkspaceId = toWorkspaceId
+    self.fromMemberId = fromMemberId
+    self.toMemberId = toMemberId
+  }
+
+  public var json: JSONValue {
+    [
+      "userId": .string(userId), "fromWorkspaceId": .string(fromWorkspaceId), "toWorkspaceId": .string(toWorkspaceId),
+      "fromMemberId": .string(fromMemberId), "toMemberId": .string(toMemberId),
+    ]
+  }
+
+  /// Nil when a field is missing (a row written by hand, say).
+  public init?(_ json: JSONValue) {
+    guard let from = json["fromMemberId"]?.stringValue, let to = json["toMemberId"]?.stringValue,
+      let fromWs = json["fromWorkspaceId"]?.stringValue, let toWs = json["toWorkspaceId"]?.stringValue
+    else { return nil }
+    self.init(userId: json["userId"]?.stringValue ?? "", fromWorkspaceId: fromWs, toWorkspaceId: toWs, fromMemberId: from, toMemberId: to)
+  }
+}
+
+/// What a `deprovision` job carries: why, and who asked.
+public struct DeprovisionPayload: Sendable, Equatable {
+  public var reason: String
+  public var requestedBy: JSONValue
+
+  public init(reason: String, requestedBy: JSONValue) {
+    self.reason = reason
+    self.requestedBy = requestedBy
+  }
+
+  public var json: JSONValue { ["reason": .string(reason), "requestedBy": requestedBy] }
+}

@@ -22,7 +22,7 @@ public enum Lifecycle {
     }
     return try Jobs.enqueue(
       tx, kind: .deprovision, workspaceId: m.workspaceId, memberId: m.id, uniqueKey: "deprovision:\(m.id)",
-      payload: ["reason": .string(reason), "requestedBy": actor.json])
+      payload: DeprovisionPayload(reason: reason, requestedBy: actor.json).json)
   }
 
   /// C6 `active:true`: a deactivated member is active again; a deleted one
