@@ -218,7 +218,7 @@ public final class DirectoryService: Sendable {
     var wanted: [(id: String, role: String?, priority: Int64?)] = []
     for (i, m) in mappings.enumerated() {
       let field = mappings.count == 1 ? "" : "mappings[\(i)]."
-      guard let gid = m["groupId"]?.stringValue?.lowercased(), isUUIDText(gid) else {
+      guard let gid = m["groupId"]?.stringValue?.lowercased(), isUUID(gid) else {
         throw RPCError.invalidParam(field + "groupId", "'\(field)groupId' must be a group id.")
       }
       let role = m["role"]?.stringValue

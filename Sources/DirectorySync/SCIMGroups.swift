@@ -63,7 +63,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
   }
 
   func load(_ tx: PGTransaction, id: String, scope: DirectoryScope, forUpdate: Bool = false) throws -> SCIMGroupRow {
-    guard isUUIDText(id) else { throw SCIMError.notFound("Group \(id.prefix(100)) not found.") }
+    guard isUUID(id) else { throw SCIMError.notFound("Group \(id.prefix(100)) not found.") }
     let q = SCIMGroupRow.select + " WHERE g.id = \(id)::uuid AND g.workspace_id = \(scope.workspaceId)::uuid" + (forUpdate ? " FOR UPDATE" : "")
     guard let g = try tx.one(q).map(SCIMGroupRow.init) else { throw SCIMError.notFound("Group \(id.prefix(100)) not found.") }
     return g
@@ -109,16 +109,16 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
   func checkedMembers(_ tx: PGTransaction, _ ids: [String], scope: DirectoryScope) throws -> [String] {
     let unique = Array(Set(ids.map { $0.lowercased() }))
     guard !unique.isEmpty else { return [] }
-    let bad = unique.filter { !isUUIDText($0) }
+    let bad = unique.filter { !isUUID($0) }
     let found = Set(
       try tx.query(
         """
-        SELECT u.member_id FROM unnest(\(PGTextArray(unique.filter(isUUIDText)))::uuid[]) AS ids(id)
+        SELECT u.member_id FROM unnest(\(PGTextArray(unique.filter(isUUID)))::uuid[]) AS ids(id)
         JOIN scim_users u ON u.member_id = ids.id WHERE u.workspace_id = \(scope.workspaceId)::uuid
         ORDER BY u.member_id FOR SHARE OF u
         """
       ).rows.compactMap { $0["member_id"] })
-    let missing = bad + unique.filter { isUUIDText($0) && !found.contains($0) }
+    let missing = bad + unique.filter { isUUID($0) && !found.contains($0) }
     guard missing.isEmpty else {
       throw SCIMError.invalidValue("No User with id \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " (and \(missing.count - 5) more)" : "") in this directory.")
     }
@@ -179,7 +179,7 @@ final class SCIMGroups: SCIMResourceEndpoints, Sendable {
         try addMembers(tx, group: group, valid)
         touched.formUnion(valid)
       case .remove(let ids):
-        let valid = ids.map { $0.lowercased() }.filter(isUUIDText)
+        let valid = ids.map { $0.lowercased() }.filter(isUUID)
         let removed = try tx.query(
           """
           DELETE FROM scim_group_members gm USING unnest(\(PGTextArray(valid))::uuid[]) AS ids(id)

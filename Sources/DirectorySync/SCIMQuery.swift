@@ -1,3 +1,4 @@
+import JSONRPC
 import Foundation
 import JSON
 import Postgres
@@ -137,7 +138,7 @@ struct SCIMQuery {
       return try ordered(x, op, "\(normalized)::timestamptz", name: p.description)
     case .uuid(let x):
       guard let s = v.stringValue, op == .eq || op == .ne else { throw .invalidFilter("'id' supports eq and ne with a string.") }
-      guard isUUIDText(s) else { return op == .eq ? "false" : "true" }
+      guard isUUID(s) else { return op == .eq ? "false" : "true" }
       return op == .eq ? "(" + x + " = \(s.lowercased())::uuid)" : "(" + x + " <> \(s.lowercased())::uuid)"
     case .elements(let array, let sub, let def):
       let element: SQL = sub.map { "(e->>\($0))" } ?? "(e #>> '{}')"
@@ -151,7 +152,7 @@ struct SCIMQuery {
       return q
     case .membership:
       guard op == .eq, let s = v.stringValue else { throw .invalidFilter("Membership filters support eq with an id.") }
-      guard isUUIDText(s) else { return "false" }
+      guard isUUID(s) else { return "false" }
       return target == .users
         ? "EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.member_id = u.member_id AND gm.group_id = \(s.lowercased())::uuid)"
         : "EXISTS (SELECT 1 FROM scim_group_members gm WHERE gm.group_id = g.id AND gm.member_id = \(s.lowercased())::uuid)"
@@ -239,15 +240,4 @@ struct SCIMQuery {
     f.formatOptions = [.withInternetDateTime]
     return f.date(from: s)
   }
-}
-
-func isUUIDText(_ s: String) -> Bool {
-  let u = Array(s.utf8)
-  guard u.count == 36 else { return false }
-  for (i, c) in u.enumerated() {
-    if i == 8 || i == 13 || i == 18 || i == 23 { if c != 0x2D { return false } } else if !((c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x66)) {
-      return false
-    }
-  }
-  return true
 }

@@ -74,7 +74,7 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
   }
 
   func load(_ tx: PGTransaction, id: String, scope: DirectoryScope, forUpdate: Bool = false) throws -> SCIMUserRow {
-    guard isUUIDText(id) else { throw SCIMError.notFound("User \(id.prefix(100)) not found.") }
+    guard isUUID(id) else { throw SCIMError.notFound("User \(id.prefix(100)) not found.") }
     let q = SCIMUserRow.select + " WHERE u.member_id = \(id)::uuid AND u.workspace_id = \(scope.workspaceId)::uuid" + (forUpdate ? " FOR UPDATE" : "")
     guard let row = try tx.one(q).map(SCIMUserRow.init) else { throw SCIMError.notFound("User \(id.prefix(100)) not found.") }
     return row

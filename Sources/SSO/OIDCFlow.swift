@@ -1,3 +1,4 @@
+import JSONRPC
 import Crypto
 import Foundation
 import HTTP1
@@ -143,6 +144,6 @@ extension SSOService {
     let parts = expected.components(separatedBy: "{tenantid}")
     guard parts.count == 2, iss.hasPrefix(parts[0]), iss.hasSuffix(parts[1]), iss.count == parts[0].count + 36 + parts[1].count else { return false }
     let tid = iss.dropFirst(parts[0].count).dropLast(parts[1].count)
-    return UUID(uuidString: String(tid)) != nil
+    return isUUID(String(tid))
   }
 }

@@ -1,3 +1,4 @@
+import JSONRPC
 import Crypto
 import Foundation
 import HTTP1
@@ -10,7 +11,7 @@ import WebPages
 extension SSOService {
   /// The connection behind an id in a path, when it is a SAML one.
   func samlConnection(_ rawId: String) throws -> (WorkspaceRow, StoredConnection.SAMLSettings)? {
-    guard UUID(uuidString: rawId) != nil else { return nil }
+    guard isUUID(rawId) else { return nil }
     let id = rawId.lowercased()
     if let (w, c) = connections.lookup(id) {
       guard case .saml(let s) = c else { return nil }
@@ -29,7 +30,7 @@ extension SSOService {
     // Also for an id the guided setup allocated before any connection:
     // some IdPs (Google, others) want the SP metadata first.
     func allocated() throws -> Bool {
-      guard UUID(uuidString: connectionId) != nil else { return false }
+      guard isUUID(connectionId) else { return false }
       return try ctx.pool.query(
         "SELECT 1 FROM workspaces WHERE sso_connection_id = \(connectionId.lowercased())::uuid AND sso_connection IS NULL"
       ).first != nil
