@@ -76,12 +76,14 @@ let package = Package(
     // MARK: The executable
     .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
 
+    // posix_spawn for the benchmarks and the test fixtures (not the product).
+    .target(name: "ProcessSpawn"),
     // Mixed traffic and its after-the-fact checks (roster-bench load, the fault tests).
     .target(name: "LoadDriver", dependencies: ["JSON", "Postgres", "Sockets"]),
-    .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
+    .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "ProcessSpawn", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests
-    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterStore", "Vocabulary", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
+    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "ProcessSpawn", "RosterStore", "Vocabulary", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["Vocabulary", "JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["Vocabulary", "JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["Vocabulary", "JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ProcessSpawn
 import JSON
 import Postgres
 import RosterRuntime
