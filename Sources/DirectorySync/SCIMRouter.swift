@@ -201,17 +201,9 @@ final class SCIMRouter: Sendable {
       return .error(e, headers: headers)
     } catch let e as TargetProtectedError {
       try? ctx.notifyTargetConflict(e)
-      return .error(SCIMError(409, nil, e.message))
-    } catch let e as PGError where e.isConnectionFailure {
-      return .error(SCIMError(503, nil, "The database is unavailable; try again shortly."))
-    } catch let e as PGError where e.isUniqueViolation {
-      return .error(.uniqueness("A resource with that unique attribute already exists."))
-    } catch let e as PGError where e.isBadText {
-      return .error(.invalidValue("A value contains a character the database cannot store (NUL)."))
-    } catch let e as PGError where e.kind == .noRow {
-      return .error(SCIMError(409, nil, "The resource was changed by another request at the same moment; read it again and retry."))
-    } catch let e as PGError where e.isDataException {
-      return .error(.invalidValue("A value could not be compared or stored as its type (a date or number out of range?)."))
+      return .error(e.scimError)
+    } catch let e as any SCIMErrorConvertible where e.scimError.status != 500 {
+      return .error(e.scimError)
     } catch {
       var fields: [String: JSONValue] = ["error": .string(String(describing: error)), "path": .string(Self.printable(String(r.path.prefix(300))))]
       if ctx.logger.isEnabled(.debug) { fields["debug"] = .string(String(reflecting: error)) }

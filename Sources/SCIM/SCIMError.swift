@@ -32,3 +32,9 @@ public struct SCIMError: Error, Sendable, Equatable, CustomStringConvertible {
   public static func uniqueness(_ d: String) -> SCIMError { SCIMError(409, "uniqueness", d) }
   public static func notFound(_ d: String) -> SCIMError { SCIMError(404, nil, d) }
 }
+
+/// Errors from lower layers that know how to present themselves as SCIM
+/// error JSON (the SCIM side of `RPCErrorConvertible`).
+public protocol SCIMErrorConvertible: Error {
+  var scimError: SCIMError { get }
+}
