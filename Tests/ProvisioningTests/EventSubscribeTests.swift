@@ -65,6 +65,9 @@ final class TestSubscriber: @unchecked Sendable {
 
   @Test func e1EventsArePushedAsTheyCommitWithTheCursorsOfEventsList() throws {
     let w = try f.workspace()
+    // "now" is after what the feed shows: wait until it shows the workspace's
+    // own events (a long transaction elsewhere in the cluster holds them back).
+    f.waitForFeed()
     let sub = try TestSubscriber(socket: socket)
     let start = try #require(sub.cursor, "\(sub.reply)")
     // socat half-closes once its input ends: the stream goes on.
@@ -88,6 +91,9 @@ final class TestSubscriber: @unchecked Sendable {
 
   @Test func e1ConcurrentWritersArriveInFeedOrderWithoutGapsOrRepeats() throws {
     let w = try f.workspace()
+    // "now" is after what the feed shows: wait until it shows the workspace's
+    // own events (a long transaction elsewhere in the cluster holds them back).
+    f.waitForFeed()
     let sub = try TestSubscriber(socket: socket)
     let start = try #require(sub.cursor)
     let s = try SCIMFixture(f, name: "Beta", owner: "o@beta.test")
@@ -106,6 +112,7 @@ final class TestSubscriber: @unchecked Sendable {
 
   @Test func e1ResumingFromTheLastCursorMissesNothingAndRepeatsNothing() throws {
     let w = try f.workspace()
+    f.waitForFeed()  // as above: start after the workspace's own events
     var sub: TestSubscriber? = try TestSubscriber(socket: socket)
     let start = try #require(sub?.cursor)
     for i in 0..<3 { try f.addMember(w, "a\(i)@acme.test") }
@@ -145,6 +152,7 @@ final class TestSubscriber: @unchecked Sendable {
   /// reads at last; the process and a reading subscriber are unharmed.
   @Test func e1ASubscriberThatNeverReadsIsDisconnectedAndNobodyElseSuffers() throws {
     let w = try f.workspace()
+    f.waitForFeed()  // start after the workspace's own events
     let stalled = try TestSubscriber(socket: socket, timeout: 30)
     let reader = try TestSubscriber(socket: socket)
     let start = try #require(reader.cursor)
