@@ -209,7 +209,8 @@ struct HTTPConnection {
       let limit = headDone ? limits.requestTimeoutSeconds : limits.headerTimeoutSeconds
       let left = limit - elapsed
       if left <= 0 { throw Failure.timedOut(limit, headDone: headDone) }
-      conn.setReceiveTimeout(seconds: min(left, limits.idleTimeoutSeconds))
+      // At least 1 ms: a timeout that rounds to zero means "wait for ever".
+      conn.setReceiveTimeout(seconds: max(0.001, min(left, limits.idleTimeoutSeconds)))
       deadline = limit
     }
     let n = chunk.withUnsafeMutableBytes { conn.read(into: $0) }

@@ -103,7 +103,8 @@ public final class RPCSocketServer: Sendable {
           _ = conn.write(timeoutReply(lineTimeoutSeconds))
           return
         }
-        conn.setReceiveTimeout(seconds: left)
+        // At least 1 ms: a timeout that rounds to zero means "wait for ever".
+        conn.setReceiveTimeout(seconds: max(0.001, left))
         timed = true
       } else if timed {
         conn.setReceiveTimeout(seconds: 0)

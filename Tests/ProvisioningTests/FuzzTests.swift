@@ -17,7 +17,7 @@ import Testing
 /// fuzzer never learns is byte-for-byte unchanged at the end (no injection,
 /// no cross-tenant write). Short in CI; ROSTER_FUZZ_CASES=100000 for the long
 /// runs in docs/reliability.md, ROSTER_FUZZ_SEED to replay one.
-@Suite(.serialized) final class FuzzTests {
+@Suite(.serialized) final class FuzzTests: @unchecked Sendable {
   let f: ProvisioningFixture
   let s: SCIMFixture
   let victim: ProvisioningFixture.Workspace
@@ -145,7 +145,10 @@ import Testing
     return o["result"] == nil ? "neither result nor error: \(v)" : nil
   }
 
-  @Test func jsonRPCLinesBuiltFromTheMethodSchemas() throws {
+  // Blocking sockets for a long while: on a thread of its own, off the cooperative pool.
+  @Test func jsonRPCLinesBuiltFromTheMethodSchemas() async throws { try await OwnThread.run { try self.jsonRPCLinesBuiltFromTheMethodSchemasBlocking() } }
+
+  func jsonRPCLinesBuiltFromTheMethodSchemasBlocking() throws {
     let before = try victimFingerprint()
     let methods = (try f.rpc.call("rpc.discover")["methods"]?.arrayValue ?? []).filter {
       // events.subscribe keeps the connection for its stream (tested on its own).
@@ -274,7 +277,10 @@ import Testing
     return bytes
   }
 
-  @Test func rawHTTPRequestsToTheSCIMListener() throws {
+  // Blocking sockets for a long while: on a thread of its own, off the cooperative pool.
+  @Test func rawHTTPRequestsToTheSCIMListener() async throws { try await OwnThread.run { try self.rawHTTPRequestsToTheSCIMListenerBlocking() } }
+
+  func rawHTTPRequestsToTheSCIMListenerBlocking() throws {
     let before = try victimFingerprint()
     let seed = Fuzz.seed()
     var rng = SplitMix(state: seed)
@@ -350,7 +356,10 @@ import Testing
     }
   }
 
-  @Test func scimFiltersFromTheGrammarAndMutated() throws {
+  // Blocking sockets for a long while: on a thread of its own, off the cooperative pool.
+  @Test func scimFiltersFromTheGrammarAndMutated() async throws { try await OwnThread.run { try self.scimFiltersFromTheGrammarAndMutatedBlocking() } }
+
+  func scimFiltersFromTheGrammarAndMutatedBlocking() throws {
     let before = try victimFingerprint()
     let ours = Set(userIds + [groupId])
     let seed = Fuzz.seed()
@@ -431,7 +440,10 @@ import Testing
     }
   }
 
-  @Test func scimPatchBodiesFromTheGrammarAndMutated() throws {
+  // Blocking sockets for a long while: on a thread of its own, off the cooperative pool.
+  @Test func scimPatchBodiesFromTheGrammarAndMutated() async throws { try await OwnThread.run { try self.scimPatchBodiesFromTheGrammarAndMutatedBlocking() } }
+
+  func scimPatchBodiesFromTheGrammarAndMutatedBlocking() throws {
     let before = try victimFingerprint()
     let seed = Fuzz.seed()
     var rng = SplitMix(state: seed)

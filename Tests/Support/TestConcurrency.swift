@@ -26,3 +26,19 @@ public enum Concurrently {
     return errors.withLock { $0 }
   }
 }
+
+/// Runs a blocking test body (sockets, sleeps, child processes) on a thread
+/// of its own and waits for it without holding one of Swift concurrency's
+/// two cooperative threads, which the other suites need meanwhile.
+public enum OwnThread {
+  @discardableResult
+  public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (k: CheckedContinuation<T, any Error>) in
+      let t = Thread {
+        do { k.resume(returning: try body()) } catch { k.resume(throwing: error) }
+      }
+      t.stackSize = 4 << 20
+      t.start()
+    }
+  }
+}
