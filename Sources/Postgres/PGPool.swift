@@ -84,9 +84,9 @@ public final class PGPool: Sendable {
   /// outside the database.
   @discardableResult
   public func transaction<R>(
-    isolation: Isolation = .readCommitted, _ body: (PGTransaction) throws -> R
+    isolation: Isolation = .readCommitted, maxAttempts attempts: Int? = nil, _ body: (PGTransaction) throws -> R
   ) throws -> R {
-    try withConnection { conn in try Self.runTransaction(conn, isolation: isolation, maxAttempts: maxAttempts, body) }
+    try withConnection { conn in try Self.runTransaction(conn, isolation: isolation, maxAttempts: attempts ?? maxAttempts, body) }
   }
 
   /// A read-only statement outside an explicit transaction.
@@ -126,7 +126,7 @@ public final class PGPool: Sendable {
         let retryable = e.isSerializationFailure || e.isDeadlock || (e.isConnectionFailure && !committing && e.kind != .poolTimeout)
         if !retryable || attempt >= maxAttempts { throw e }
         // Jittered back-off: 5–10 ms, 10–20 ms, … so contenders drift apart.
-        let base = 5_000 * (1 << (attempt - 1))
+        let base = 5_000 * (1 << min(attempt - 1, 5))  // at most 160–320 ms
         usleep(UInt32(base + Int.random(in: 0...base)))
       } catch {
         try? conn.execute(script: "ROLLBACK")

@@ -76,7 +76,9 @@ import Testing
       Thread {
         defer { group.leave() }
         for _ in 0..<perThread {
-          _ = try? pool.transaction(isolation: .serializable) { tx in
+          // Enough attempts that a loaded CI machine cannot exhaust them
+          // (the default 5 lost an increment once with four contenders).
+          _ = try? pool.transaction(isolation: .serializable, maxAttempts: 30) { tx in
             let n = Int(try tx.one("SELECT name FROM users WHERE email = 'counter@x.test'")!.string("name"))!
             usleep(1000)
             try tx.query("UPDATE users SET name = \(String(n + 1)) WHERE email = 'counter@x.test'")

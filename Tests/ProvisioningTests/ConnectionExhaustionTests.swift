@@ -16,7 +16,7 @@ import Testing
 /// or longest-idle connection; one working on a request is never replaced)
 /// and ROSTER_REQUEST_TIMEOUT (a line or HTTP headers must arrive within it of
 /// their first byte).
-@Suite(.serialized) final class ConnectionExhaustionTests {
+@Suite(.serialized) final class ConnectionExhaustionTests: @unchecked Sendable {
   let f: ProvisioningFixture
   let scim: SCIMFixture
 
@@ -62,7 +62,9 @@ import Testing
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
   }
 
-  @Test func thousandIdleAndSlowClientsOnTheRPCSocketDoNotKeepANewClientOut() throws {
+  @Test func thousandIdleAndSlowClientsOnTheRPCSocketDoNotKeepANewClientOut() async throws { try await OwnThread.run { try MachineHogs.exclusively { try self.thousandIdleAndSlowClientsOnTheRPCSocketDoNotKeepANewClientOutBlocking() } } }
+
+  func thousandIdleAndSlowClientsOnTheRPCSocketDoNotKeepANewClientOutBlocking() throws {
     let attack = try Attack(path: f.process.socketPath, count: 1000, slowPrefix: Array("{\"jsonrpc\":\"2.0\",\"method\":\"system.health\"".utf8))
     defer { attack.stop() }
     usleep(300_000)
@@ -120,7 +122,9 @@ import Testing
     #expect(try idle.call("system.health")["status"] == "ok")
   }
 
-  @Test func thousandIdleAndSlowClientsOnTheSCIMListenerDoNotKeepANewClientOut() throws {
+  @Test func thousandIdleAndSlowClientsOnTheSCIMListenerDoNotKeepANewClientOut() async throws { try await OwnThread.run { try MachineHogs.exclusively { try self.thousandIdleAndSlowClientsOnTheSCIMListenerDoNotKeepANewClientOutBlocking() } } }
+
+  func thousandIdleAndSlowClientsOnTheSCIMListenerDoNotKeepANewClientOutBlocking() throws {
     let path = f.process.runDir + "/scim.sock"
     let attack = try Attack(path: path, count: 1000, slowPrefix: Array("GET /scim/v2/Users HTTP/1.1\r\nHost: roster\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8))
     defer { attack.stop() }

@@ -69,7 +69,7 @@ import Testing
   }
 
   @Test func killNineEachProcessAtRandomAndRestartIt() async throws {
-    try await OwnThread.run { try self.scenario("kill -9 and restart", copies: 1) { cluster, _ in
+    try await OwnThread.run { try MachineHogs.exclusively { try self.scenario("kill -9 and restart", copies: 1) { cluster, _ in
       var figures: [(String, String)] = []
       for name in RosterCluster.processes {
         Self.sleep(Double.random(in: 0.2...Self.phase))
@@ -78,11 +78,11 @@ import Testing
         figures.append(("\(name) healthy after restart", Self.f1(try cluster.restart(name, copy: 0)) + " s"))
       }
       return figures
-    } }
+    } } }
   }
 
   @Test func twoCopiesOfEveryProcessKillingOneLeavesTheOtherServing() async throws {
-    try await OwnThread.run { try self.scenario("two copies, kill -9 one", copies: 2) { cluster, load in
+    try await OwnThread.run { try MachineHogs.exclusively { try self.scenario("two copies, kill -9 one", copies: 2) { cluster, load in
       var figures: [(String, String)] = []
       for name in RosterCluster.processes {
         Self.sleep(Double.random(in: 0.2...Self.phase))
@@ -95,11 +95,11 @@ import Testing
       }
       _ = load
       return figures
-    } }
+    } } }
   }
 
   @Test func postgresRestartAndCrashUnderLoad() async throws {
-    try await OwnThread.run { try self.scenario("PostgreSQL restart and crash", copies: 2) { cluster, _ in
+    try await OwnThread.run { try MachineHogs.exclusively { try self.scenario("PostgreSQL restart and crash", copies: 2) { cluster, _ in
       var figures: [(String, String)] = []
       for mode in ["fast", "immediate"] {
         let t0 = Date()
@@ -120,21 +120,21 @@ import Testing
         Self.sleep(Self.phase / 2)
       }
       return figures
-    } }
+    } } }
   }
 
   @Test func mailRelayStoppedThenBack() async throws {
-    try await OwnThread.run { try self.scenario("SMTP relay down", copies: 2) { cluster, _ in
+    try await OwnThread.run { try MachineHogs.exclusively { try self.scenario("SMTP relay down", copies: 2) { cluster, _ in
       cluster.smtp.stop()
       let stopped = Date()
       Self.sleep(Self.smtpDown)
       try cluster.smtp.start()
       return [("relay down", Self.f1(Date().timeIntervalSince(stopped)) + " s")]
-    } }
+    } } }
   }
 
   @Test func dnsServerTimesOutWhileChecksRun() async throws {
-    try await OwnThread.run { try self.scenario("DNS timing out", copies: 1) { cluster, load in
+    try await OwnThread.run { try MachineHogs.exclusively { try self.scenario("DNS timing out", copies: 1) { cluster, load in
       let rpc = RPCClient(paths: cluster.targets.provisioning)
       let w = load.workspace
       let d = try rpc.call(
@@ -155,6 +155,6 @@ import Testing
       let ok = try rpc.call("domain.check", ["workspaceId": .string(w.id), "domainId": d["domainId"]!]).value("domain.check")
       #expect(ok["status"] == "verified")
       return [("domain.check while DNS times out", Self.f1(slowest) + " s, domain stays pending"), ("after DNS answers", "verified")]
-    } }
+    } } }
   }
 }
