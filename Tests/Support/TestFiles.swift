@@ -117,7 +117,9 @@ public final class Spawned: @unchecked Sendable {
     return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f)
   }
 
-  public func signal(_ sig: Int32) { kill(pid, sig) }
+  /// Signals the child only while it is not reaped: once reaped its pid may
+  /// belong to another process (a test peer, say).
+  public func signal(_ sig: Int32) { lock.withLock { if status == nil { _ = kill(pid, sig) } } }
 
   /// SIGTERM, then SIGKILL after `grace` seconds.
   public func stop(grace: Double = 5) {

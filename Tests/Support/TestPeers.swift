@@ -1,14 +1,22 @@
 import Foundation
 import JSON
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
+/// Ports this test process has handed out: two tests running side by side
+/// must never be given the same one (each checks, then its peer binds later).
+private let handedOutPorts = Mutex<Set<UInt16>>([])
+
 /// A free loopback port (bound and released; good enough for test peers).
+/// Below Linux's ephemeral range (32768–60999), so no outgoing connection
+/// can take it between the check and the peer's bind.
 public func freeLoopbackPort(udp: Bool = false) -> UInt16 {
-  for _ in 0..<50 {
-    let port = UInt16.random(in: 20_000...60_000)
+  for _ in 0..<200 {
+    let port = UInt16.random(in: 20_000...32_700)
+    guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = port.bigEndian
