@@ -149,12 +149,10 @@ struct JobRunner: Sendable {
       """
     ).affected
     try releaseFolders(tx, of: from)
-    try EventLog.emit(
-      tx, type: "content.moved", workspaceId: toWs, memberId: to,
-      data: ["count": .int(Int64(moved)), "fromWorkspaceId": .string(fromWs), "folderId": .string(fid)])
     try AuditLog.record(
       tx, workspaceId: toWs, actor: .system("content-move"), action: "content.move_to_workspace", targetType: "member", targetId: to,
-      after: ["moved": .int(Int64(moved)), "fromWorkspaceId": .string(fromWs), "folderId": .string(fid)])
+      after: ["moved": .int(Int64(moved)), "fromWorkspaceId": .string(fromWs), "folderId": .string(fid)],
+      event: .init("content.moved", memberId: to, data: ["count": .int(Int64(moved)), "fromWorkspaceId": .string(fromWs), "folderId": .string(fid)]))
     return ["moved": .int(Int64(moved)), "folderId": .string(fid)]
   }
 }

@@ -235,8 +235,12 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
     stored["userName"] = nil
     let doc = JSONValue.object(stored)
     let emails = PGTextArray((resource["emails"]?.arrayValue ?? []).compactMap { $0["value"]?.stringValue?.lowercased() })
-    let actor = ActorRef.directory(scope.directoryId).json
     let displayName = Self.displayName(of: resource)
+    // The member.created event and the audit entry: one journal row.
+    let journalRow = Journal.insertForNewMember(
+      from: "m", workspaceId: scope.workspaceId, eventType: "member.created",
+      eventData: "jsonb_build_object('role', src.role, 'joined', 'scim')",
+      audit: .init(actor: .directory(scope.directoryId), action: "scim.user.create", targetType: "member", targetId: nil, after: doc))
     let row = try ctx.pool.withConnection { conn in
       try conn.query(
         """
@@ -260,12 +264,8 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
                  \(resource["displayName"]?.stringValue), \(emails)::text[], \(doc)::jsonb
           FROM m
           RETURNING member_id, version, created_at, updated_at
-        ), e AS (
-          INSERT INTO events (type, workspace_id, member_id, data)
-          SELECT 'member.created', \(scope.workspaceId)::uuid, m.id, jsonb_build_object('role', m.role, 'joined', 'scim') FROM m
-        ), a AS (
-          INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
-          SELECT \(scope.workspaceId)::uuid, \(actor)::jsonb, 'scim.user.create', 'member', m.id::text, \(doc)::jsonb FROM m
+        ), j AS (
+          \(sql: journalRow)
         )
         SELECT s.member_id, s.version, s.created_at, s.updated_at, pg_notify('roster_events', s.member_id::text) FROM s
         """

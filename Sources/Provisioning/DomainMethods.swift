@@ -189,8 +189,9 @@ extension ProvisioningService {
       guard let d = try tx.one(DomainRow.select + " WHERE id = \(did)::uuid AND workspace_id = \(wid)::uuid FOR UPDATE").map(DomainRow.init)
       else { throw RPCError.notFound("Domain", reason: "domain_not_found") }
       try tx.query("DELETE FROM domains WHERE id = \(did)::uuid")
-      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "domain.remove", targetType: "domain", targetId: did, before: d.json)
-      try EventLog.emit(tx, type: "domain.removed", workspaceId: wid, data: ["domainId": .string(did), "domain": .string(d.domain)])
+      try AuditLog.record(
+        tx, workspaceId: wid, actor: actor, action: "domain.remove", targetType: "domain", targetId: did, before: d.json,
+        event: .init("domain.removed", data: ["domainId": .string(did), "domain": .string(d.domain)]))
       var out = d.json.objectValue!
       out["status"] = "removed"
       return .object(out)

@@ -186,8 +186,8 @@ final class DomainVerifier: Sendable {
     }
     try AuditLog.record(
       tx, workspaceId: d.workspaceId, actor: actor, action: "domain.verified", targetType: "domain", targetId: d.id,
-      after: ["domain": .string(d.domain), "method": .string(d.method)])
-    try EventLog.emit(tx, type: "domain.verified", workspaceId: d.workspaceId, data: ["domainId": .string(d.id), "domain": .string(d.domain)])
+      after: ["domain": .string(d.domain), "method": .string(d.method)],
+      event: .init("domain.verified", data: ["domainId": .string(d.id), "domain": .string(d.domain)]))
   }
 
   /// D3: pending domains older than 7 days fail, each with a `domain.failed`

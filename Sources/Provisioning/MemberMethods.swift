@@ -79,8 +79,9 @@ extension ProvisioningService {
           """).string("id")
       }
       let m = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
-      try AuditLog.record(tx, workspaceId: wid, actor: actor, action: "member.add", targetType: "member", targetId: mid, after: m.json)
-      try EventLog.emit(tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role.rawValue), "joined": "invite"])
+      try AuditLog.record(
+        tx, workspaceId: wid, actor: actor, action: "member.add", targetType: "member", targetId: mid, after: m.json,
+        event: .init("member.created", memberId: mid, data: ["role": .string(role.rawValue), "joined": "invite"]))
       return m.json
     }
   }
@@ -124,12 +125,12 @@ extension ProvisioningService {
         let after = try required(MemberRow.load(tx, workspaceId: wid, memberId: mid), "the member")
         try AuditLog.record(
           tx, workspaceId: wid, actor: actor, action: "member.set_role", targetType: "member", targetId: mid, before: before.json,
-          after: after.json)
-        if before.role != role {
-          try EventLog.emit(
-            tx, type: "member.role_changed", workspaceId: wid, memberId: mid,
-            data: ["from": .string(before.role.rawValue), "to": .string(role.rawValue), "roleSource": "manual"])
-        }
+          after: after.json,
+          event: before.role == role
+            ? nil
+            : .init(
+              "member.role_changed", memberId: mid,
+              data: ["from": .string(before.role.rawValue), "to": .string(role.rawValue), "roleSource": "manual"]))
         return after.json
       }
     }

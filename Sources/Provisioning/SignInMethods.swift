@@ -206,9 +206,8 @@ extension ProvisioningService {
         }
         try AuditLog.record(
           tx, workspaceId: wid, actor: .system("sign-in"), action: "member.\(joined.rawValue)", targetType: "member", targetId: mid,
-          after: ["email": .string(email), "role": .string(role.rawValue), "joined": .string(joined.rawValue)])
-        try EventLog.emit(
-          tx, type: "member.created", workspaceId: wid, memberId: mid, data: ["role": .string(role.rawValue), "joined": .string(joined.rawValue)])
+          after: ["email": .string(email), "role": .string(role.rawValue), "joined": .string(joined.rawValue)],
+          event: .init("member.created", memberId: mid, data: ["role": .string(role.rawValue), "joined": .string(joined.rawValue)]))
       case .linkSso(let mid):
         try tx.query("UPDATE members SET sso_linked = true, updated_at = now() WHERE id = \(mid)::uuid")
         try EventLog.emit(tx, type: "member.sso_linked", workspaceId: state.memberships.first { $0.memberId == mid }?.workspaceId, memberId: mid)

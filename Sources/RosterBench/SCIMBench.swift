@@ -75,7 +75,8 @@ enum SCIMBench {
     }
     rows.append(["Roster POST /Users (scim.sock)", fmt(roster[0], 0), fmt(roster[1], 0)])
     // The same writes as Roster's single statement, sent straight to PostgreSQL:
-    // the ceiling for this data model (user, membership, SCIM row, event, audit entry).
+    // the ceiling for this data model (user, membership, SCIM row, and one journal row
+    // that is both the event and the audit entry).
     let (cw, _) = try directory(rpcSocket: rpcSocket, name: "ceiling\(getpid())")
     let probe = PGConnection(config: PGConfig(conninfo: conninfo))
     let cd = try probe.single("SELECT id FROM directories WHERE workspace_id = \(cw)::uuid").string("id")
@@ -95,9 +96,8 @@ enum SCIMBench {
                   SELECT w.id, u.id, w.sso_default_role, 'default', 'active', 'scim' FROM w, u RETURNING id, role),
             s AS (INSERT INTO scim_users (member_id, workspace_id, directory_id, user_name, active, email_values, resource)
                   SELECT m.id, \(cw)::uuid, \(cd)::uuid, \(email), true, ARRAY[\(email)], \(doc)::jsonb FROM m RETURNING member_id),
-            e AS (INSERT INTO events (type, workspace_id, member_id, data) SELECT 'member.created', \(cw)::uuid, m.id, '{}'::jsonb FROM m),
-            a AS (INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
-                  SELECT \(cw)::uuid, '{}'::jsonb, 'bench', 'member', m.id::text, \(doc)::jsonb FROM m)
+            j AS (INSERT INTO journal (workspace_id, member_id, type, data, actor, action, target_type, target_id, after)
+                  SELECT \(cw)::uuid, m.id, 'member.created', '{}'::jsonb, '{}'::jsonb, 'bench', 'member', m.id::text, \(doc)::jsonb FROM m)
             SELECT member_id FROM s
             """)
         }

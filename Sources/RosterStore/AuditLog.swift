@@ -23,17 +23,18 @@ public enum ActorRef: Sendable, Equatable {
   }
 }
 
-/// The audit log: every mutation with its actor, target and before/after.
+/// The audit log: every mutation with its actor, target and before/after —
+/// the journal rows that are audit entries (the view `audit_log`).
 public enum AuditLog {
+  /// Records a mutation; with `event`, the same row is also that change's
+  /// event in the feed (one write for a change that is both).
   public static func record(
     _ tx: PGTransaction, workspaceId: String?, actor: ActorRef, action: String, targetType: String, targetId: String?,
-    before: JSONValue? = nil, after: JSONValue? = nil
+    before: JSONValue? = nil, after: JSONValue? = nil, event: Journal.Event? = nil
   ) throws {
-    try tx.query(
-      """
-      INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, before, after)
-      VALUES (\(workspaceId)::uuid, \(actor.json)::jsonb, \(action), \(targetType), \(targetId), \(before)::jsonb, \(after)::jsonb)
-      """)
+    try Journal.write(
+      tx, workspaceId: workspaceId, event: event,
+      audit: .init(actor: actor, action: action, targetType: targetType, targetId: targetId, before: before, after: after))
   }
 
   public static func list(_ pool: PGPool, workspaceId: String, after: Int64, limit: Int) throws -> (entries: [JSONValue], next: String?) {

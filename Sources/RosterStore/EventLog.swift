@@ -2,7 +2,8 @@ import Foundation
 import JSON
 import Postgres
 
-/// The event feed the app follows.
+/// The event feed the app follows: the journal rows that are events (the
+/// view `events`; `Journal` writes them).
 ///
 /// Order without a global lock. Each event has a `feed_key`: the id of the
 /// transaction that wrote it (xid8), raised to the key of the previous event
@@ -19,52 +20,19 @@ import Postgres
 /// Replaying the feed therefore ends in each member's committed state. The
 /// cursor is "KEY-ID".
 public enum EventLog {
-  public static let channel = "roster_events"
+  public static let channel = Journal.channel
 
+  /// An event without an audit entry (see `AuditLog.record(…, event:)` for
+  /// a change that is both).
   public static func emit(
     _ tx: PGTransaction, type: String, workspaceId: String?, memberId: String? = nil, data: JSONValue = [:]
   ) throws {
-    if let memberId {
-      try tx.query(
-        """
-        WITH k AS (
-          UPDATE members SET feed_key = greatest(feed_key, pg_current_xact_id()) WHERE id = \(memberId)::uuid RETURNING feed_key
-        ), e AS (
-          INSERT INTO events (type, workspace_id, member_id, data, feed_key)
-          VALUES (\(type), \(workspaceId)::uuid, \(memberId)::uuid, \(data)::jsonb, coalesce((SELECT feed_key FROM k), pg_current_xact_id()))
-          RETURNING id
-        )
-        SELECT pg_notify('roster_events', id::text) FROM e
-        """)
-    } else {
-      try tx.query(
-        """
-        WITH e AS (
-          INSERT INTO events (type, workspace_id, data) VALUES (\(type), \(workspaceId)::uuid, \(data)::jsonb) RETURNING id
-        )
-        SELECT pg_notify('roster_events', id::text) FROM e
-        """)
-    }
+    try Journal.write(tx, workspaceId: workspaceId, event: .init(type, memberId: memberId, data: data), audit: nil)
   }
 
-  /// One event of the same type for each of many members (set-based: one
-  /// statement for ten thousand role changes); `data` per member.
+  /// One event of the same type for each of many members, in one statement.
   public static func emitMany(_ tx: PGTransaction, type: String, workspaceId: String, memberIds: [String], data: [JSONValue]) throws {
-    guard !memberIds.isEmpty else { return }
-    try tx.query(
-      """
-      WITH input AS (
-        SELECT * FROM unnest(\(PGTextArray(memberIds))::uuid[], \(PGTextArray(data.map { JSONWriter.string($0) }))::jsonb[]) WITH ORDINALITY
-          AS i(member_id, data, n)
-      ), k AS (
-        UPDATE members m SET feed_key = greatest(m.feed_key, pg_current_xact_id()) FROM input
-        WHERE m.id = input.member_id RETURNING m.id, m.feed_key
-      )
-      INSERT INTO events (type, workspace_id, member_id, data, feed_key)
-      SELECT \(type), \(workspaceId)::uuid, input.member_id, input.data, coalesce(k.feed_key, pg_current_xact_id())
-      FROM input LEFT JOIN k ON k.id = input.member_id ORDER BY input.n
-      """)
-    try tx.query("SELECT pg_notify('roster_events', 'batch')")
+    try Journal.writeMany(tx, type: type, workspaceId: workspaceId, memberIds: memberIds, data: data)
   }
 
   /// A position in the feed; (0, 0) is the beginning.

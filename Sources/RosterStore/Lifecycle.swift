@@ -15,10 +15,10 @@ public enum Lifecycle {
       try tx.query(
         "UPDATE members SET status = 'deactivated', deactivated_at = now(), updated_at = now() WHERE id = \(m.id)::uuid")
       try EventLog.emit(tx, type: "member.sessions_revoked", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
-      try EventLog.emit(tx, type: "member.deactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["reason": .string(reason)])
       try AuditLog.record(
         tx, workspaceId: m.workspaceId, actor: actor, action: "member.deactivate", targetType: "member", targetId: m.id,
-        before: ["status": .string(m.status.rawValue)], after: ["status": "deactivated", "reason": .string(reason)])
+        before: ["status": .string(m.status.rawValue)], after: ["status": "deactivated", "reason": .string(reason)],
+        event: .init("member.deactivated", memberId: m.id, data: ["reason": .string(reason)]))
     }
     return try Jobs.enqueue(
       tx, kind: .deprovision, workspaceId: m.workspaceId, memberId: m.id, uniqueKey: "deprovision:\(m.id)",
@@ -35,7 +35,6 @@ public enum Lifecycle {
     switch m.status {
     case .deactivated:
       try tx.query("UPDATE members SET status = 'active', deactivated_at = NULL, updated_at = now() WHERE id = \(m.id)::uuid")
-      try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": false])
       linkRequired = m.ssoLinkRequired && !m.ssoLinked
     case .deleted:
       try tx.query(
@@ -44,13 +43,13 @@ public enum Lifecycle {
           sso_link_required = false, deactivated_at = NULL, deleted_at = NULL, created_at = now(), updated_at = now()
         WHERE id = \(m.id)::uuid
         """)
-      try EventLog.emit(tx, type: "member.reactivated", workspaceId: m.workspaceId, memberId: m.id, data: ["newMembership": true])
     case .active:
       return false
     }
     try AuditLog.record(
       tx, workspaceId: m.workspaceId, actor: actor, action: "member.reactivate", targetType: "member", targetId: m.id,
-      before: ["status": .string(m.status.rawValue)], after: ["status": "active"])
+      before: ["status": .string(m.status.rawValue)], after: ["status": "active"],
+      event: .init("member.reactivated", memberId: m.id, data: ["newMembership": .bool(m.status == .deleted)]))
     return linkRequired
   }
 }

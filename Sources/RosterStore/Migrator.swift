@@ -5,7 +5,7 @@ import Postgres
 /// its own transaction, under an advisory lock so concurrent runs are safe.
 public struct Migrator: Sendable {
   /// The schema version this build needs (the highest file number in schema/).
-  public static let requiredVersion = 7
+  public static let requiredVersion = 8
   /// Arbitrary constant for pg_advisory_lock: "roster migrate".
   static let lockKey: Int64 = 0x526F_7374_6572_4D67
 

@@ -240,8 +240,7 @@ public final class SSOService: Sendable {
             SELECT \(traceId), \(w.id)::uuid, \(a.connectionId)::uuid, \(a.protocolName), 'success', \(Self.printable(String(email.prefix(320))))
             FROM r
           ), l AS (
-            INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, after)
-            SELECT \(w.id)::uuid, \(ActorRef.system("sso").json)::jsonb, 'sso.sign_in', 'workspace', \(w.id), \(audit)::jsonb FROM r
+            \(sql: Journal.insertAudit(from: "r", workspaceId: w.id, .init(actor: .system("sso"), action: "sso.sign_in", targetType: "workspace", targetId: w.id, after: audit)))
           )
           SELECT count(*) AS n FROM r
           """)

@@ -135,6 +135,80 @@ import Testing
     #expect(throws: PGError.self) { try conn.query("INSERT INTO users (email, email_key, name) VALUES ('NEW@seca.com', 'new@seca.com', 'N')") }
   }
 
+  /// #17: a database filled by schema version 7 migrates to 8 — events and
+  /// audit entries move into the journal, feed cursors stay valid, every
+  /// row keeps its content and order, and the old names still read and
+  /// accept writes (a version-7 process running during the upgrade).
+  @Test func version8MovesEventsAndAuditIntoOneJournal() throws {
+    let db = try TestPostgres.shared.freshDatabase(migrated: false)
+    let v7 = try TestFiles.makeTempDirectory(prefix: "roster-v7")
+    for f in try Migrator(directory: TestFiles.schemaDirectory).migrations().filter({ $0.version <= 7 }) {
+      try FileManager.default.copyItem(atPath: TestFiles.schemaDirectory + "/" + f.name, toPath: v7 + "/" + f.name)
+    }
+    let conn = PGConnection(config: PGConfig(conninfo: db))
+    defer { conn.close() }
+    _ = try Migrator(directory: v7).migrate(connection: conn)
+    #expect(try Migrator.currentVersion(connection: conn) == 7)
+    try conn.execute(
+      script: """
+        INSERT INTO workspaces (id, name, plan) VALUES ('00000000-0000-7000-8000-0000000000a1', 'Seca', 'enterprise');
+        INSERT INTO events (type, workspace_id, data) SELECT 'domain.verified', '00000000-0000-7000-8000-0000000000a1', jsonb_build_object('n', n)
+          FROM generate_series(1, 5) n;
+        INSERT INTO audit_log (workspace_id, actor, action, target_type, target_id, before, after)
+          SELECT '00000000-0000-7000-8000-0000000000a1', '{"ops": "ann"}', 'domain.add', 'domain', n::text, NULL, jsonb_build_object('n', n)
+          FROM generate_series(1, 4) n;
+        """)
+    let feedSQL: SQL = "SELECT string_agg(feed_key::text || '-' || id || ' ' || type || ' ' || data::text, '|' ORDER BY feed_key, id) AS s FROM events"
+    let auditSQL: SQL = "SELECT string_agg(concat_ws(' ', actor::text, action, target_id, after::text, at::text), '|' ORDER BY id) AS s FROM audit_log"
+    let feedBefore = try conn.single(feedSQL).string("s")
+    let auditBefore = try conn.single(auditSQL).string("s")
+    let cursor = try conn.single("SELECT feed_key::text || '-' || id AS c FROM events ORDER BY feed_key, id OFFSET 1 LIMIT 1").string("c")
+    let applied = try Migrator(directory: TestFiles.schemaDirectory).migrate(connection: conn)
+    #expect(applied.contains("008_journal.sql"))
+    #expect(try conn.single(feedSQL).string("s") == feedBefore)
+    #expect(try conn.single(auditSQL).string("s") == auditBefore)
+    #expect(try conn.query("SELECT count(*) AS n FROM journal").first?["n"] == "9")
+    let pool = PGPool(config: PGConfig(conninfo: db), size: 2)
+    // The feed after an old cursor is what it was.
+    let page = try EventLog.list(pool, after: try #require(EventLog.Cursor(cursor)), limit: 10, workspaceId: nil)
+    #expect(page.events.count == 3)
+    #expect(page.events.first?["data"]?["n"] == 3)
+    // A change that is announced and audited is one row, in both views.
+    try pool.transaction { tx in
+      try AuditLog.record(
+        tx, workspaceId: "00000000-0000-7000-8000-0000000000a1", actor: .ops(name: "ann", uid: nil), action: "domain.remove",
+        targetType: "domain", targetId: "1", event: .init("domain.removed", data: ["n": 1]))
+    }
+    #expect(try conn.query("SELECT count(*) AS n FROM journal WHERE type = 'domain.removed' AND action = 'domain.remove'").first?["n"] == "1")
+    let audit = try AuditLog.list(pool, workspaceId: "00000000-0000-7000-8000-0000000000a1", after: 0, limit: 50)
+    #expect(audit.entries.map { $0["action"]?.stringValue ?? "" } == ["domain.add", "domain.add", "domain.add", "domain.add", "domain.remove"])
+    #expect(try EventLog.list(pool, after: .start, limit: 50, workspaceId: nil).events.last?["type"] == "domain.removed")
+    // What a version-7 process writes through the old names lands in the journal.
+    try conn.query("INSERT INTO events (type, workspace_id) VALUES ('member.created', '00000000-0000-7000-8000-0000000000a1')")
+    try conn.query(
+      "INSERT INTO audit_log (workspace_id, actor, action, target_type) VALUES ('00000000-0000-7000-8000-0000000000a1', '{}', 'x.y', 'workspace')")
+    #expect(try conn.query("SELECT data::text AS d FROM journal WHERE type = 'member.created'").first?["d"] == "{}")
+    #expect(try conn.query("SELECT count(*) AS n FROM audit_log").first?["n"] == "6")
+    // A row that is neither is refused.
+    #expect(throws: PGError.self) { try conn.query("INSERT INTO journal (workspace_id) VALUES (NULL)") }
+  }
+
+  /// #17: every index earns its place — each carries a comment naming the
+  /// query it serves (schema/008_journal.sql), so a new one cannot slip in
+  /// without saying why.
+  @Test func everyIndexNamesTheQueryItServes() throws {
+    let conn = PGConnection(config: PGConfig(conninfo: try TestPostgres.shared.freshDatabase()))
+    defer { conn.close() }
+    let undocumented = try conn.query(
+      """
+      SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'i' AND n.nspname = 'public' AND coalesce(obj_description(c.oid, 'pg_class'), '') = ''
+      ORDER BY 1
+      """
+    ).rows.compactMap { $0["relname"] }
+    #expect(undocumented == [], "indexes without a comment naming their query: \(undocumented)")
+  }
+
   @Test func concurrentMigrationsApplyEachFileOnce() throws {
     let db = try TestPostgres.shared.freshDatabase(migrated: false)
     let migrator = Migrator(directory: TestFiles.schemaDirectory)
