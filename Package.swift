@@ -16,9 +16,11 @@ let package = Package(
     .target(name: "JSON"),
     // The stored words (statuses, roles, kinds, templates) every process shares.
     .target(name: "Vocabulary"),
-    .target(name: "JSONRPC", dependencies: ["JSON"]),
+    // Ids and email addresses: what is valid, and S10's comparison key. Pure.
+    .target(name: "Addresses"),
+    .target(name: "JSONRPC", dependencies: ["Addresses", "JSON"]),
     .target(name: "Crypto", dependencies: ["CCrypto"]),
-    .target(name: "Policy", dependencies: ["JSON", "Vocabulary"], resources: [.copy("Resources")]),
+    .target(name: "Policy", dependencies: ["Addresses", "JSON", "Vocabulary"], resources: [.copy("Resources")]),
     .target(name: "SCIM", dependencies: ["JSON"]),
     // Pure over bytes: parse hostile XML safely, exclusive C14N, verify an enveloped signature (no SAML knowledge).
     .target(name: "XMLSignature", dependencies: ["CLibxml2", "Crypto"]),
@@ -41,7 +43,7 @@ let package = Package(
 
     // MARK: Shared runtime and storage
     .target(name: "RosterRuntime", dependencies: ["HTTP1", "JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
-    .target(name: "RosterStore", dependencies: ["JSON", "Policy", "Postgres", "Vocabulary"]),
+    .target(name: "RosterStore", dependencies: ["Addresses", "JSON", "Policy", "Postgres", "Vocabulary"]),
     // The browser-facing listener and server-rendered pages: HTML escaped by default, forms, strict headers.
     .target(name: "WebPages", dependencies: ["Crypto", "HTTP1", "JSON", "RosterRuntime", "Sockets"]),
 
@@ -88,7 +90,7 @@ let package = Package(
     .testTarget(name: "JSONRPCTests", dependencies: ["Vocabulary", "JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["Vocabulary", "JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
     .testTarget(name: "ReliabilityTests", dependencies: ["Vocabulary", "JSON", "LoadDriver", "Postgres", "RosterTestSupport", "roster"]),
-    .testTarget(name: "PolicyTests", dependencies: ["Vocabulary", "Policy", "JSON", "RosterTestSupport"]),
+    .testTarget(name: "PolicyTests", dependencies: ["Addresses", "Vocabulary", "Policy", "JSON", "RosterTestSupport"]),
     .testTarget(name: "DNSTests", dependencies: ["Vocabulary", "DNS", "RosterTestSupport"]),
     .testTarget(name: "SCIMTests", dependencies: ["Vocabulary", "SCIM", "JSON"]),
     .testTarget(name: "SSOTests", dependencies: ["Vocabulary", "SSO", "JSON", "RosterTestSupport"]),

@@ -58,6 +58,17 @@ ALTER VIEW events ALTER COLUMN data SET DEFAULT '{}';
 CREATE VIEW audit_log AS
   SELECT id, workspace_id, actor, action, target_type, target_id, before, after, at FROM journal WHERE action IS NOT NULL;
 
+-- Row triggers only where they can change something: the S9 guard only
+-- ever clears a set break-glass flag, and the address-key fallback only
+-- fills a missing key. A 10,000-member role recompute no longer calls
+-- PL/pgSQL 10,000 times.
+DROP TRIGGER members_bypass_only_active_admins ON members;
+CREATE TRIGGER members_bypass_only_active_admins BEFORE INSERT OR UPDATE OF role, status, sso_bypass ON members
+  FOR EACH ROW WHEN (NEW.sso_bypass) EXECUTE FUNCTION roster_bypass_only_active_admins();
+DROP TRIGGER users_email_key_fallback ON users;
+CREATE TRIGGER users_email_key_fallback BEFORE INSERT ON users
+  FOR EACH ROW WHEN (NEW.email_key IS NULL) EXECUTE FUNCTION roster_email_key_fallback();
+
 -- Why every other index exists (a test checks that each has a comment).
 COMMENT ON INDEX schema_migrations_pkey IS 'roster migrate: which versions are applied';
 COMMENT ON INDEX users_pkey IS 'members JOIN users ON users.id = members.user_id (every member read)';

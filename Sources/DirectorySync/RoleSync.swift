@@ -53,22 +53,25 @@ struct RoleSync: Sendable {
       oldRoles.append(current.0.rawValue)
     }
     guard !ids.isEmpty else { return }
+    // One statement: the new roles, and for those whose role (not just its
+    // source) changed, member.role_changed — the member's feed key is raised
+    // in the same row update (one new row version per member, not two).
     try tx.query(
       """
-      UPDATE members m SET role = c.role, role_source = c.source, updated_at = now()
-      FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(newRoles))::text[], \(PGTextArray(sources))::text[]) AS c(id, role, source)
-      WHERE m.id = c.id
+      WITH c AS (
+        SELECT * FROM unnest(\(PGTextArray(ids))::uuid[], \(PGTextArray(newRoles))::text[], \(PGTextArray(sources))::text[],
+                             \(PGTextArray(oldRoles))::text[]) WITH ORDINALITY AS c(id, role, source, old_role, n)
+      ), u AS (
+        UPDATE members m SET role = c.role, role_source = c.source, updated_at = now(),
+          feed_key = CASE WHEN c.role <> c.old_role THEN greatest(m.feed_key, pg_current_xact_id()) ELSE m.feed_key END
+        FROM c WHERE m.id = c.id
+        RETURNING m.id, m.feed_key, c.n, c.old_role, c.role, c.source
+      ), j AS (
+        \(sql: Journal.insertEventsForUpdatedMembers(
+          from: "u", type: "member.role_changed", workspaceId: w.id,
+          data: "jsonb_build_object('from', src.old_role, 'to', src.role, 'roleSource', src.source)", where: "src.old_role <> src.role"))
+      )
+      SELECT pg_notify('roster_events', 'batch')
       """)
-    // member.role_changed for those whose role (not just its source) changed.
-    var changedIds: [String] = [], from: [String] = [], to: [String] = [], src: [String] = []
-    for i in ids.indices where newRoles[i] != oldRoles[i] {
-      changedIds.append(ids[i])
-      from.append(oldRoles[i])
-      to.append(newRoles[i])
-      src.append(sources[i])
-    }
-    try EventLog.emitMany(
-      tx, type: "member.role_changed", workspaceId: w.id, memberIds: changedIds,
-      data: changedIds.indices.map { ["from": .string(from[$0]), "to": .string(to[$0]), "roleSource": .string(src[$0])] })
   }
 }

@@ -1,3 +1,4 @@
+import Addresses
 import JSONRPC
 import Foundation
 import JSON

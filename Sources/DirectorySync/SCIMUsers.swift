@@ -1,3 +1,4 @@
+import Addresses
 import Vocabulary
 import Foundation
 import JSON

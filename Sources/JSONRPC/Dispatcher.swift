@@ -27,7 +27,7 @@ public final class Dispatcher: Sendable {
 
   public let title: String
   public let version: String
-  private let methods: ReadMostly<[String: MethodSpec]>
+  private let methods = MethodTable()
   private let nextRequestID = Atomic<UInt64>(0)
   private let observer: (@Sendable (CallRecord) -> Void)?
   /// Maps errors a handler throws to RPC errors (database errors, domain errors…).
@@ -58,24 +58,19 @@ public final class Dispatcher: Sendable {
     self.version = version
     self.observer = observer
     self.errorMapper = errorMapper
-    self.methods = ReadMostly([:])
     register(
       MethodSpec("rpc.discover", summary: "This service's OpenRPC 1.x document, generated from its registered methods.") {
         [unowned self] _, _ in self.openRPCDocument()
       })
   }
 
-  public func register(_ spec: MethodSpec) {
-    methods.write { $0[spec.name] = spec }
-  }
+  public func register(_ spec: MethodSpec) { methods.add([spec]) }
 
-  public func register(_ specs: [MethodSpec]) {
-    methods.write { for s in specs { $0[s.name] = s } }
-  }
+  public func register(_ specs: [MethodSpec]) { methods.add(specs) }
 
-  public var methodNames: [String] { methods.read { Array($0.keys).sorted() } }
+  public var methodNames: [String] { Array(methods.current.keys).sorted() }
 
-  func spec(_ name: String) -> MethodSpec? { methods.read { $0[name] } }
+  func spec(_ name: String) -> MethodSpec? { methods.current[name] }
 
   // MARK: Messages
 
@@ -227,7 +222,7 @@ public final class Dispatcher: Sendable {
 
   /// The OpenRPC document, built from the registered specs so it cannot drift from them.
   public func openRPCDocument() -> JSONValue {
-    let specs = methods.read { $0.values.sorted { $0.name < $1.name } }
+    let specs = methods.current.values.sorted { $0.name < $1.name }
     let list: [JSONValue] = specs.filter { $0.name != "rpc.discover" }.map { spec in
       let params: [JSONValue] = spec.params.map { p in
         var o: [String: JSONValue] = ["name": .string(p.name), "required": .bool(p.required), "schema": p.schema.jsonSchema]

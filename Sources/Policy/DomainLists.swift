@@ -1,3 +1,4 @@
+import Addresses
 import Foundation
 
 /// The shipped lists behind rule D2: public and disposable mail domains, and

@@ -117,6 +117,24 @@ public enum Journal {
     return q
   }
 
+  /// A CTE body for statements that update members and announce it: one
+  /// event per row of `source` (a CTE over `UPDATE members … RETURNING`)
+  /// that passes `condition`, in the order of its `n` column, with the
+  /// `feed_key` the update gave the member (it must raise it as `write` does).
+  /// `data` and `condition` may read the source row as `src`.
+  public static func insertEventsForUpdatedMembers(
+    from source: StaticString, type: String, workspaceId: String, data: StaticString, where condition: StaticString
+  ) -> SQL {
+    var q: SQL = "INSERT INTO journal (type, workspace_id, member_id, data, feed_key) SELECT \(type), \(workspaceId)::uuid, src.id, "
+    q.append(SQL(stringLiteral: data))
+    q.append(", src.feed_key FROM ")
+    q.append(SQL(stringLiteral: source))
+    q.append(" src WHERE ")
+    q.append(SQL(stringLiteral: condition))
+    q.append(" ORDER BY src.n")
+    return q
+  }
+
   /// An audit-only CTE body for single-statement paths: one entry per row of `source`.
   public static func insertAudit(from source: StaticString, workspaceId: String?, _ audit: Audit) -> SQL {
     var q: SQL = """

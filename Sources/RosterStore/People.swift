@@ -1,3 +1,4 @@
+import Addresses
 import Foundation
 import JSON
 import Policy
@@ -58,10 +59,7 @@ public enum DirectoryIdentity {
   /// Whether every address's domain is verified by the workspace.
   public static func owns(_ tx: PGTransaction, workspace: WorkspaceRow, emails: [String]) throws -> Bool {
     guard workspace.isEnterprise else { return false }
-    let domains = emails.map { email -> String in
-      guard let at = email.lastIndex(of: "@") else { return "" }
-      return String(email[email.index(after: at)...]).lowercased()
-    }
+    let domains = emails.map { DomainName.ofEmail($0) ?? "" }
     let row = try tx.single(
       """
       SELECT count(DISTINCT d.domain) AS n, (SELECT count(DISTINCT x) FROM unnest(\(PGTextArray(domains))::text[]) x) AS wanted

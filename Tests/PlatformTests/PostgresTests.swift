@@ -170,7 +170,10 @@ import Testing
     #expect(try conn.query("SELECT count(*) AS n FROM journal").first?["n"] == "9")
     let pool = PGPool(config: PGConfig(conninfo: db), size: 2)
     // The feed after an old cursor is what it was.
-    let page = try EventLog.list(pool, after: try #require(EventLog.Cursor(cursor)), limit: 10, workspaceId: nil)
+    // (Shown once no older transaction runs anywhere in the shared test cluster.)
+    let after = try #require(EventLog.Cursor(cursor))
+    _ = TestProcess.waitUntil(timeout: 20) { ((try? EventLog.list(pool, after: after, limit: 10, workspaceId: nil))?.events.count ?? 0) >= 3 }
+    let page = try EventLog.list(pool, after: after, limit: 10, workspaceId: nil)
     #expect(page.events.count == 3)
     #expect(page.events.first?["data"]?["n"] == 3)
     // A change that is announced and audited is one row, in both views.
@@ -182,6 +185,7 @@ import Testing
     #expect(try conn.query("SELECT count(*) AS n FROM journal WHERE type = 'domain.removed' AND action = 'domain.remove'").first?["n"] == "1")
     let audit = try AuditLog.list(pool, workspaceId: "00000000-0000-7000-8000-0000000000a1", after: 0, limit: 50)
     #expect(audit.entries.map { $0["action"]?.stringValue ?? "" } == ["domain.add", "domain.add", "domain.add", "domain.add", "domain.remove"])
+    _ = TestProcess.waitUntil(timeout: 20) { (try? EventLog.list(pool, after: .start, limit: 50, workspaceId: nil))?.events.count == 6 }
     #expect(try EventLog.list(pool, after: .start, limit: 50, workspaceId: nil).events.last?["type"] == "domain.removed")
     // What a version-7 process writes through the old names lands in the journal.
     try conn.query("INSERT INTO events (type, workspace_id) VALUES ('member.created', '00000000-0000-7000-8000-0000000000a1')")

@@ -1,3 +1,4 @@
+@testable import Addresses
 import Foundation
 @testable import Policy
 import RosterTestSupport

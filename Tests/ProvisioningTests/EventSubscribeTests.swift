@@ -229,6 +229,7 @@ final class TestSubscriber: @unchecked Sendable {
     let jobs = try RunningProcess("deprovisioning", database: f.database, options: o)
     defer { jobs.stop() }
     let w = try f.workspace()
+    f.waitForFeed()  // start after the workspace's own events
     let onFirst = try TestSubscriber(socket: socket)
     let onSecond = try TestSubscriber(socket: second.socketPath)
     try f.addMember(w, "one@acme.test")
