@@ -209,7 +209,7 @@ public final class DeprovisioningService: Sendable {
           } catch let e as PGError where e.isUniqueViolation {
             throw RPCError.conflict("job_active", "Another job for the same member is already queued or running.")
           }
-          try tx.query("SELECT pg_notify('roster_jobs', \(job.id))")
+          tx.notifyAfterCommit("roster_jobs")
           try AuditLog.record(tx, workspaceId: job.workspaceId, actor: actor, action: "job.retry", targetType: "job", targetId: job.id)
           return try JobRow(tx.single(JobRow.select + " WHERE id = \(job.id)::uuid", "the job")).json
         }

@@ -66,12 +66,11 @@ struct RoleSync: Sendable {
           feed_key = CASE WHEN c.role <> c.old_role THEN greatest(m.feed_key, pg_current_xact_id()) ELSE m.feed_key END
         FROM c WHERE m.id = c.id
         RETURNING m.id, m.feed_key, c.n, c.old_role, c.role, c.source
-      ), j AS (
-        \(sql: Journal.insertEventsForUpdatedMembers(
-          from: "u", type: "member.role_changed", workspaceId: w.id,
-          data: "jsonb_build_object('from', src.old_role, 'to', src.role, 'roleSource', src.source)", where: "src.old_role <> src.role"))
       )
-      SELECT pg_notify('roster_events', 'batch')
+      \(sql: Journal.insertEventsForUpdatedMembers(
+        from: "u", type: "member.role_changed", workspaceId: w.id,
+        data: "jsonb_build_object('from', src.old_role, 'to', src.role, 'roleSource', src.source)", where: "src.old_role <> src.role"))
       """)
+    tx.notifyAfterCommit(Journal.channel)
   }
 }

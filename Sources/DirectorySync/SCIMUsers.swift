@@ -268,11 +268,12 @@ final class SCIMUsers: SCIMResourceEndpoints, Sendable {
         ), j AS (
           \(sql: journalRow)
         )
-        SELECT s.member_id, s.version, s.created_at, s.updated_at, pg_notify('roster_events', s.member_id::text) FROM s
+        SELECT s.member_id, s.version, s.created_at, s.updated_at FROM s
         """
       ).first
     }
     guard let row else { return nil }
+    PGNotifySender.shared.send(Journal.channel, config: ctx.pool.config)  // committed (autocommit): wake the feed
     let user = SCIMUserRow(
       id: try row.string("member_id"), userName: userName, active: true, resource: stored, version: try row.int("version"),
       createdAt: row.time("created_at"), updatedAt: row.time("updated_at"))

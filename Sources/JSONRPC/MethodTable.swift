@@ -21,7 +21,9 @@ final class MethodTable: Sendable {
   }
 
   var current: [String: MethodSpec] {
-    Unmanaged<Snapshot>.fromOpaque(UnsafeRawPointer(bitPattern: published.load(ordering: .acquiring))!).takeUnretainedValue().methods
+    // Never zero: init publishes a table before anything can read.
+    guard let p = UnsafeRawPointer(bitPattern: published.load(ordering: .acquiring)) else { return [:] }
+    return Unmanaged<Snapshot>.fromOpaque(p).takeUnretainedValue().methods
   }
 
   func add(_ specs: [MethodSpec]) {

@@ -233,7 +233,7 @@ public final class NotificationsService: Sendable {
           }
           try tx.query(
             "UPDATE notifications SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = \(n.id)::uuid")
-          try tx.query("SELECT pg_notify('roster_outbox', \(n.id))")
+          tx.notifyAfterCommit("roster_outbox")
           try AuditLog.record(tx, workspaceId: n.workspaceId, actor: actor, action: "notification.retry", targetType: "notification", targetId: n.id)
           return try NotificationRow(tx.single(NotificationRow.select + " WHERE id = \(n.id)::uuid", "the email")).json
         }

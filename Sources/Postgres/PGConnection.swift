@@ -33,6 +33,20 @@ public final class PGConnection: Sendable {
 
   public let config: PGConfig
   private let state = Mutex(State())
+  /// Channels the open transaction asked to notify after it commits.
+  private let marked = Mutex<Set<String>>([])
+
+  func markNotify(_ channel: String) { _ = marked.withLock { $0.insert(channel) } }
+
+  func sendMarkedNotifications() {
+    let channels = marked.withLock { m -> Set<String> in
+      defer { m.removeAll() }
+      return m
+    }
+    for c in channels { PGNotifySender.shared.send(c, config: config) }
+  }
+
+  func dropMarkedNotifications() { marked.withLock { $0.removeAll() } }
   /// Counts successful reconnects after a lost connection (for metrics).
   public let reconnects = Atomic<Int>(0)
   private let everConnected = Atomic<Bool>(false)

@@ -11,6 +11,11 @@ public struct PGTransaction: Sendable {
   @discardableResult
   public func query(_ sql: SQL) throws(PGError) -> PGRows { try connection.query(sql) }
 
+  /// Wakes LISTENers on `channel` once this transaction has committed
+  /// (coalesced with other commits; see PGNotifySender). Only inside
+  /// `PGPool.transaction`: in autocommit mode call PGNotifySender directly.
+  public func notifyAfterCommit(_ channel: String) { connection.markNotify(channel) }
+
   /// The first row, or nil.
   public func one(_ sql: SQL) throws(PGError) -> PGRow? { try connection.query(sql).first }
 
@@ -120,8 +125,12 @@ public final class PGPool: Sendable {
         let result = try body(PGTransaction(connection: conn))
         committing = true
         try conn.execute(script: "COMMIT")
+        conn.sendMarkedNotifications()
         return result
       } catch let e as PGError {
+        // A COMMIT whose outcome is unknown may have committed: a spurious
+        // wake-up is harmless, a missing one is not.
+        if committing && e.isConnectionFailure { conn.sendMarkedNotifications() } else { conn.dropMarkedNotifications() }
         if !(e.isConnectionFailure && committing) { try? conn.execute(script: "ROLLBACK") }
         let retryable = e.isSerializationFailure || e.isDeadlock || (e.isConnectionFailure && !committing && e.kind != .poolTimeout)
         if !retryable || attempt >= maxAttempts { throw e }
@@ -129,6 +138,7 @@ public final class PGPool: Sendable {
         let base = 5_000 * (1 << min(attempt - 1, 5))  // at most 160–320 ms
         usleep(UInt32(base + Int.random(in: 0...base)))
       } catch {
+        conn.dropMarkedNotifications()
         try? conn.execute(script: "ROLLBACK")
         throw error
       }

@@ -83,26 +83,27 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
   /// Shifts `$n` placeholders by `offset`. Placeholders appear only where our
   /// interpolation wrote them, never inside literals we did not write.
   static func renumber(_ text: String, offset: Int) -> String {
-    guard offset > 0, text.contains("$") else { return text }
-    var out = ""
-    out.reserveCapacity(text.utf8.count + 8)
-    var chars = Substring(text)
-    while let dollar = chars.firstIndex(of: "$") {
-      out += chars[..<dollar]
-      var j = chars.index(after: dollar)
-      var digits = ""
-      while j < chars.endIndex, let d = chars[j].wholeNumberValue, chars[j].isASCII {
-        digits.append(Character(String(d)))
-        j = chars.index(after: j)
+    // Byte-level: this runs for every composed statement (Foundation's
+    // string search showed up in the SCIM create profile).
+    let bytes = Array(text.utf8)
+    guard offset > 0, bytes.contains(UInt8(ascii: "$")) else { return text }
+    var out: [UInt8] = []
+    out.reserveCapacity(bytes.count + 8)
+    var i = 0
+    while i < bytes.count {
+      let b = bytes[i]
+      i += 1
+      out.append(b)
+      guard b == UInt8(ascii: "$") else { continue }
+      var n = 0
+      var digits = 0
+      while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+        n = n &* 10 &+ Int(bytes[i] - 0x30)
+        digits += 1
+        i += 1
       }
-      if let n = Int(digits) {
-        out += "$\(n + offset)"
-      } else {
-        out += "$"
-      }
-      chars = chars[j...]
+      if digits > 0 { out += String(n + offset).utf8 }
     }
-    out += chars
-    return out
+    return String(decoding: out, as: UTF8.self)
   }
 }

@@ -11,7 +11,8 @@ import Synchronization
 #endif
 
 /// Wakes every subscriber of this process when any process commits events
-/// (NOTIFY roster_events, sent by EventLog in the writing transaction).
+/// (NOTIFY roster_events, sent after the writing transaction commits; see
+/// PGNotifySender).
 /// The feed query decides what each subscriber sees; a notification only
 /// says "look now".
 final class EventHub: Sendable {

@@ -73,7 +73,7 @@ public final class Logger: Sendable {
         line += key.utf8
         line.append(UInt8(ascii: "="))
         let v = fields[key]!
-        if let s = v.stringValue, !s.contains(" "), !s.contains("\"") {
+        if let s = v.stringValue, !s.utf8.contains(0x20), !s.utf8.contains(0x22) {
           line += s.utf8
         } else {
           JSONWriter.write(v, into: &line)

@@ -22,7 +22,7 @@ public enum Jobs {
       RETURNING id
       """)
     {
-      try tx.query("SELECT pg_notify('roster_jobs', \(try row.string("id")))")
+      tx.notifyAfterCommit("roster_jobs")  // after commit, coalesced (PGNotifySender)
       return try row.string("id")
     }
     return try tx.single("SELECT id FROM jobs WHERE unique_key = \(uniqueKey) AND status IN ('queued', 'running')", "the active job").string("id")

@@ -39,7 +39,9 @@ public enum Journal {
     }
   }
 
-  /// Wakes feed subscribers in every process when the transaction commits.
+  /// Wakes feed subscribers in every process once a transaction that wrote
+  /// events has committed (`PGTransaction.notifyAfterCommit`; a statement
+  /// run outside `PGPool.transaction` calls `PGNotifySender` itself).
   public static let channel = "roster_events"
 
   /// Writes one row: an event, an audit entry, or both.
@@ -55,27 +57,19 @@ public enum Journal {
       \(audit.map { $0.actor.json })::jsonb, \(audit?.action), \(audit?.targetType), \(audit?.targetId),
       \(audit?.before)::jsonb, \(audit?.after)::jsonb
       """
-    if event == nil {
-      try tx.query("INSERT INTO journal (\(sql: insertColumns)) VALUES (\(sql: columns))")
-    } else if let memberId {
+    if let memberId {
       try tx.query(
         """
         WITH k AS (
           UPDATE members SET feed_key = greatest(feed_key, pg_current_xact_id()) WHERE id = \(memberId)::uuid RETURNING feed_key
-        ), j AS (
-          INSERT INTO journal (\(sql: insertColumns), feed_key)
-          VALUES (\(sql: columns), coalesce((SELECT feed_key FROM k), pg_current_xact_id()))
-          RETURNING id
         )
-        SELECT pg_notify('roster_events', id::text) FROM j
+        INSERT INTO journal (\(sql: insertColumns), feed_key)
+        VALUES (\(sql: columns), coalesce((SELECT feed_key FROM k), pg_current_xact_id()))
         """)
     } else {
-      try tx.query(
-        """
-        WITH j AS (INSERT INTO journal (\(sql: insertColumns)) VALUES (\(sql: columns)) RETURNING id)
-        SELECT pg_notify('roster_events', id::text) FROM j
-        """)
+      try tx.query("INSERT INTO journal (\(sql: insertColumns)) VALUES (\(sql: columns))")
     }
+    if event != nil { tx.notifyAfterCommit(channel) }
   }
 
   /// One event of the same type for each of many members (set-based: one
@@ -95,14 +89,14 @@ public enum Journal {
       SELECT \(type), \(workspaceId)::uuid, input.member_id, input.data, coalesce(k.feed_key, pg_current_xact_id())
       FROM input LEFT JOIN k ON k.id = input.member_id ORDER BY input.n
       """)
-    try tx.query("SELECT pg_notify('roster_events', 'batch')")
+    tx.notifyAfterCommit(channel)
   }
 
   /// A CTE body for single-statement fast paths that create the member they
   /// write about: one journal row per row of `source` (a CTE name), whose
   /// `id` column is the member (`eventData` may read it as `src`). A new member's feed key is its creating
-  /// transaction's id, the default. The statement must also notify
-  /// `channel` (it knows when a row was written).
+  /// transaction's id, the default. The caller wakes `channel` after the
+  /// statement commits (it knows whether a row was written).
   public static func insertForNewMember(
     from source: StaticString, workspaceId: String, eventType: String, eventData: SQL, audit: Audit
   ) -> SQL {
@@ -121,7 +115,8 @@ public enum Journal {
   /// event per row of `source` (a CTE over `UPDATE members … RETURNING`)
   /// that passes `condition`, in the order of its `n` column, with the
   /// `feed_key` the update gave the member (it must raise it as `write` does).
-  /// `data` and `condition` may read the source row as `src`.
+  /// `data` and `condition` may read the source row as `src`. The caller
+  /// marks `channel` for after its commit.
   public static func insertEventsForUpdatedMembers(
     from source: StaticString, type: String, workspaceId: String, data: StaticString, where condition: StaticString
   ) -> SQL {

@@ -20,7 +20,7 @@ public enum Outbox {
       INSERT INTO notifications (id, template, to_address, data, workspace_id, message_id)
       VALUES (\(id)::uuid, \(template), \(to), \(data)::jsonb, \(workspaceId)::uuid, \(messageId))
       """)
-    try tx.query("SELECT pg_notify('roster_outbox', \(id))")
+    tx.notifyAfterCommit("roster_outbox")  // after commit, coalesced (PGNotifySender)
     return id
   }
 }

@@ -46,7 +46,7 @@ public struct ServiceContext: Sendable {
               AND EXISTS (SELECT 1 FROM domains d WHERE d.workspace_id = m.workspace_id AND d.status = 'verified' AND d.domain = u.email_domain)
             ORDER BY m.id) n
       """)
-    if queued.affected > 0 { try tx.query("SELECT pg_notify('roster_outbox', 'batch')") }
+    if queued.affected > 0 { tx.notifyAfterCommit("roster_outbox") }
   }
 
   /// Checks the `actor` param (SPEC: every admin mutation): a member must be an

@@ -3,6 +3,7 @@ import JSON
 import Postgres
 import RosterStore
 import RosterTestSupport
+import Synchronization
 import Testing
 
 @Suite struct PostgresTests {
@@ -10,6 +11,42 @@ import Testing
 
   init() throws {
     pool = PGPool(config: PGConfig(conninfo: try TestPostgres.shared.freshDatabase()), size: 4)
+  }
+
+  /// #17 / E1: wake-ups are sent after the commit, off the writer's path
+  /// (PGNotifySender): a rolled-back transaction wakes no one, a committed
+  /// one wakes LISTENers, and a burst of commits is coalesced.
+  @Test func notificationsFollowCommitsAndNeverRollbacks() throws {
+    final class Count: Sendable { let n = Atomic<Int>(0) }
+    let heard = Count()
+    let channel = "roster_test_\(UInt32.random(in: 0...UInt32.max))"
+    let listener = PGListener(config: pool.config, channels: [channel]) { _, _ in heard.n.add(1, ordering: .relaxed) }
+    listener.start()
+    defer { listener.stop() }
+    #expect(TestProcess.waitUntil(timeout: 10) { listener.isListening })
+    struct Refused: Error {}
+    #expect(throws: Refused.self) {
+      try pool.transaction { tx in
+        tx.notifyAfterCommit(channel)
+        throw Refused()
+      }
+    }
+    usleep(300_000)
+    #expect(heard.n.load(ordering: .relaxed) == 0, "a rollback wakes no one")
+    try pool.transaction { tx in
+      try tx.query("SELECT 1")
+      tx.notifyAfterCommit(channel)
+    }
+    #expect(TestProcess.waitUntil(timeout: 10) { heard.n.load(ordering: .relaxed) == 1 }, "a commit wakes the listener")
+    let before = PGNotifySender.shared.sent.load(ordering: .relaxed)
+    DispatchQueue.concurrentPerform(iterations: 4) { _ in
+      for _ in 0..<50 { try? pool.transaction { tx in tx.notifyAfterCommit(channel) } }
+    }
+    #expect(TestProcess.waitUntil(timeout: 10) { heard.n.load(ordering: .relaxed) > 1 })
+    usleep(300_000)
+    let sent = PGNotifySender.shared.sent.load(ordering: .relaxed) - before
+    print("200 commits marking one channel: \(heard.n.load(ordering: .relaxed) - 1) wake-ups heard, \(sent) NOTIFYs sent by this process")
+    #expect(heard.n.load(ordering: .relaxed) - 1 <= 200)
   }
 
   @Test func interpolatedValuesAreBoundNotSpliced() throws {
