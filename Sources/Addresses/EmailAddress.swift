@@ -86,6 +86,12 @@ public enum EmailAddress {
 
   /// Quotes removed where they are not needed; NFC; full case folding.
   static func canonicalLocalPart(_ raw: String) -> String? {
+    // Plain ASCII without quotes (nearly every address): NFC changes nothing
+    // and case folding is lower-casing, so skip Foundation.
+    let bytes = raw.utf8
+    if !bytes.isEmpty, bytes.allSatisfy({ $0 >= 0x21 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+      return String(decoding: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
+    }
     var local = raw
     if local.count >= 2, local.hasPrefix("\""), local.hasSuffix("\"") {
       var inner = ""

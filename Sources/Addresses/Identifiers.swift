@@ -20,14 +20,16 @@ public func isUUID(_ s: String) -> Bool {
 /// control characters, a domain with a dot (for parameter validation; the
 /// domain's own rules are `EmailAddress.normalized`'s).
 public func isPlausibleEmail(_ s: String) -> Bool {
-  guard s.utf8.count <= 254, let at = s.lastIndex(of: "@") else { return false }
-  let local = s[..<at]
-  let domain = s[s.index(after: at)...]
-  guard !local.isEmpty, local.utf8.count <= 64, domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("..") else {
+  // On UTF-8 bytes: this runs for every address parameter and SCIM create.
+  let u = Array(s.utf8)
+  guard u.count <= 254, let at = u.lastIndex(of: UInt8(ascii: "@")) else { return false }
+  let local = u[..<at]
+  let domain = u[(at + 1)...]
+  guard !local.isEmpty, local.count <= 64, domain.contains(UInt8(ascii: ".")), domain.first != UInt8(ascii: "."),
+    !domain.reversed().starts(with: [UInt8(ascii: "."), UInt8(ascii: ".")])
+  else { return false }
+  for b in u where b <= 0x20 || b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: ",") || b == UInt8(ascii: ";") || b == 0x7F {
     return false
   }
-  for ch in s.unicodeScalars where ch.value <= 0x20 || ch == "<" || ch == ">" || ch == "," || ch == ";" || ch == "\u{7F}" {
-    return false
-  }
-  return !local.contains("@")
+  return !local.contains(UInt8(ascii: "@"))
 }

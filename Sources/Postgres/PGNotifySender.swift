@@ -10,7 +10,7 @@ import Synchronization
 /// Writers instead mark the channel on their connection
 /// (`PGTransaction.notifyAfterCommit`); after COMMIT the pool hands it here,
 /// and one thread sends one NOTIFY for however many commits marked it
-/// meanwhile, on a connection of its own. A process that dies between a
+/// meanwhile (and in the 2 ms after the first), on a connection of its own. A process that dies between a
 /// commit and its NOTIFY costs listeners a wake-up, not an event: the feed's
 /// subscribers look again on their own within a second.
 public final class PGNotifySender: Sendable {
@@ -47,6 +47,9 @@ public final class PGNotifySender: Sendable {
   private func loop() {
     while true {
       wake.wait()
+      // Gather the commits of the next two milliseconds into the same
+      // NOTIFY (each is a transaction for the server).
+      usleep(2_000)
       let work = state.withLock { s -> [(PGConfig, Set<String>)] in
         let w = s.pending.compactMap { k, v in s.configs[k].map { ($0, v) } }
         s.pending.removeAll()
