@@ -2,9 +2,11 @@
 # Runs the benchmarks against a release build and prints Markdown tables for
 # docs/benchmarks.md. Uses the embedded PostgreSQL of deploy/run-local.sh, a
 # separate database (roster_bench) and its own processes in /tmp/roster-bench.
-#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|events|load|all] [SECONDS]
+#   deploy/bench.sh [rpc|signin|scim|deprov|outbox|sso|events|load|targets|all] [SECONDS]
 # (load: 16 clients of mixed traffic for SECONDS, default 600, on all three
-# processes, then every accepted change checked; not part of "all")
+# processes, then every accepted change checked; targets: #17's targets side
+# by side in one run — RPC vs echo, SCIM creates vs scim2-server and raw
+# PostgreSQL, the 10,000-member PATCH, RSS idle and after; neither is part of "all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite="${1:-all}"
@@ -28,8 +30,37 @@ pids=()
 start() {
   "$BIN/roster" "$1" >>"$RUN/$1.log" 2>&1 &
   pids+=($!)
+  echo $! >"$RUN/$1.pid"
   for _ in $(seq 1 100); do [ -S "$RUN/$1.sock" ] && return; sleep 0.1; done
   echo "roster $1 did not start; see $RUN/$1.log" >&2; exit 1
+}
+# The test virtualenv (scim2-server, aiosmtpd).
+ensure_venv() {
+  if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/scim2-server ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
+  fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; }
+# An SMTP sink for the notifications process: `start_smtp_sink` discards,
+# `start_smtp_sink DIR` keeps every message in a Maildir.
+start_smtp_sink() {
+  ensure_venv
+  local sport handler=(-c aiosmtpd.handlers.Sink)
+  sport=$(free_port)
+  if [ -n "${1:-}" ]; then rm -rf "$1"; handler=(-c aiosmtpd.handlers.Mailbox "$1"); fi
+  .venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$sport" "${handler[@]}" >"$RUN/smtp-sink.log" 2>&1 &
+  pids+=($!)
+  wait_port "$sport"
+  export ROSTER_SMTP_URL="smtp://127.0.0.1:$sport"
+}
+# The reference SCIM server, in memory; sets $port.
+start_scim2_server() {
+  ensure_venv
+  port=$(free_port)
+  .venv/bin/scim2-server --hostname 127.0.0.1 --port "$port" --bearer-token benchtoken >"$RUN/scim2-server.log" 2>&1 &
+  pids+=($!)
+  wait_port "$port"
 }
 trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait' EXIT
 start provisioning
@@ -45,14 +76,7 @@ if [ "$suite" = signin ] || [ "$suite" = all ]; then
   "$BIN/roster-bench" signin "$RUN/provisioning.sock" "$seconds"
 fi
 if [ "$suite" = scim ] || [ "$suite" = all ]; then
-  # The reference server, in memory, from the test virtualenv.
-  if [ ! -x .venv/bin/scim2-server ]; then
-    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
-  fi
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  .venv/bin/scim2-server --hostname 127.0.0.1 --port "$port" --bearer-token benchtoken >"$RUN/scim2-server.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  start_scim2_server
   echo; echo "## SCIM POST /Users: Roster vs scim2-server vs raw PostgreSQL ($seconds s per cell)"
   "$BIN/roster-bench" scim-create "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/scim.sock" "$port" "$seconds"
   echo; echo "## SCIM GET /Users?filter=userName eq \"…\" ($seconds s per row)"
@@ -66,22 +90,13 @@ if [ "$suite" = deprov ] || [ "$suite" = all ]; then
   "$BIN/roster-bench" deprov "$ROSTER_DATABASE_URL" "$RUN/provisioning.sock" "$RUN/deprovisioning.sock" "$RUN/scim.sock" 100000 200
 fi
 if [ "$suite" = outbox ] || [ "$suite" = all ]; then
-  if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
-  fi
-  sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  .venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$sport" -c aiosmtpd.handlers.Sink >"$RUN/smtp-sink.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
-  export ROSTER_SMTP_URL="smtp://127.0.0.1:$sport"
+  start_smtp_sink
   start notifications
   echo; echo "## Email outbox to a local SMTP sink (aiosmtpd)"
   "$BIN/roster-bench" outbox "$ROSTER_DATABASE_URL" "$RUN/notifications.sock" 2000
 fi
 if [ "$suite" = sso ] || [ "$suite" = all ]; then
-  if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
-  fi
+  ensure_venv
   # The comparison library that is not a test peer (needs libxmlsec1-dev to build its binding).
   if ! .venv/bin/python -c 'import onelogin.saml2' 2>/dev/null; then
     need=(); dpkg -s libxmlsec1-dev >/dev/null 2>&1 || need+=(libxmlsec1-dev); command -v xmlsec1 >/dev/null || need+=(xmlsec1)
@@ -95,16 +110,18 @@ if [ "$suite" = events ] || [ "$suite" = all ]; then
   echo; echo "## Event feed: SCIM active:false → the subscriber holds member.deactivated; one subscriber under SCIM load ($seconds s)"
   "$BIN/roster-bench" events "$RUN/provisioning.sock" "$RUN/scim.sock" 200 "$seconds"
 fi
+if [ "$suite" = targets ]; then
+  # #17's targets side by side in one run, with every process running.
+  start_scim2_server
+  start_smtp_sink
+  start deprovisioning
+  start notifications
+  sleep 2  # idle: started, connected, nothing asked yet
+  echo
+  "$BIN/roster-bench" targets "$ROSTER_DATABASE_URL" "$RUN" "$port" "$seconds"
+fi
 if [ "$suite" = load ]; then
-  if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv && .venv/bin/pip install -q -r deploy/requirements-test.txt && cp deploy/requirements-test.txt .venv/
-  fi
-  sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  rm -rf "$RUN/mail"
-  .venv/bin/python -m aiosmtpd -n -l "127.0.0.1:$sport" -c aiosmtpd.handlers.Mailbox "$RUN/mail" >"$RUN/smtp-sink.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
-  export ROSTER_SMTP_URL="smtp://127.0.0.1:$sport"
+  start_smtp_sink "$RUN/mail"
   start deprovisioning
   start notifications
   echo; echo "## Mixed load: 16 clients for $seconds s (SCIM, auth.signIn, RPC reads, content, email), then every accepted change checked"

@@ -16,6 +16,8 @@ enum BenchCLI {
       roster-bench events PROV_SOCKET SCIM_SOCKET [SAMPLES] [SECONDS]
       roster-bench load CONNINFO RUN_DIR[,RUN_DIR…] [SECONDS] [CLIENTS] [MAIL_DIR]
                                             mixed traffic on every copy, then every accepted change checked
+      roster-bench targets CONNINFO RUN_DIR SCIM2_SERVER_PORT|- [SECONDS]
+                                            #17's targets side by side (processes write RUN_DIR/NAME.pid)
       roster-bench echo-server PATH         (internal) the baseline server
     """
 
@@ -55,6 +57,9 @@ enum BenchCLI {
         try LoadBench.run(
           conninfo: args[1], runDirs: args[2].split(separator: ",").map(String.init), seconds: Double(args.count > 3 ? args[3] : "60") ?? 60,
           clients: Int(args.count > 4 ? args[4] : "16") ?? 16, mailDir: args.count > 5 ? args[5] : nil)
+      case "targets" where args.count >= 4:
+        try TargetsBench.run(
+          conninfo: args[1], runDir: args[2], scim2ServerPort: UInt16(args[3]), seconds: Double(args.count > 4 ? args[4] : "5") ?? 5)
       case "echo-server" where args.count == 2:
         try RPCBench.echoServer(path: args[1])
       default:

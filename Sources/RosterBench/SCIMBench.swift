@@ -40,7 +40,13 @@ enum SCIMBench {
   }
 
   /// POST /Users per second: Roster, scim2-server, and a raw insert+commit loop.
-  static func create(conninfo: String, rpcSocket: String, scimSocket: String, scim2ServerPort: UInt16?, seconds: Double) throws {
+  /// Creates/s with 1 and 8 clients.
+  struct CreateFigures {
+    var raw: [Double], roster: [Double], ceiling: [Double], reference: [Double]?
+  }
+
+  @discardableResult
+  static func create(conninfo: String, rpcSocket: String, scimSocket: String, scim2ServerPort: UInt16?, seconds: Double) throws -> CreateFigures {
     let (_, token) = try directory(rpcSocket: rpcSocket, name: "create\(getpid())")
     let counter = Counter()
     let run = "\(getpid())"
@@ -106,6 +112,7 @@ enum SCIMBench {
     }
     rows.append(["the same writes as one SQL statement, no HTTP (ceiling)", fmt(ceiling[0], 0), fmt(ceiling[1], 0)])
     print("Roster / ceiling of its own writes: \(fmt(100 * roster[0] / ceiling[0], 0))% (1 client), \(fmt(100 * roster[1] / ceiling[1], 0))% (8 clients)")
+    var reference: [Double]?
     if let port = scim2ServerPort {
       var ref: [Double] = []
       for clients in [1, 8] {
@@ -120,10 +127,12 @@ enum SCIMBench {
       }
       rows.append(["scim2-server 0.8.3 POST /Users (in memory, TCP)", fmt(ref[0], 0), fmt(ref[1], 0)])
       print("Roster / scim2-server: \(fmt(roster[0] / ref[0], 1))× (1 client), \(fmt(roster[1] / ref[1], 1))× (8 clients)")
+      reference = ref
     }
     print("Roster / raw insert+commit: \(fmt(100 * roster[0] / raw[0], 0))% (1 client), \(fmt(100 * roster[1] / raw[1], 0))% (8 clients)")
     print()
     table(["what", "creates/s, 1 client", "creates/s, 8 clients"], rows)
+    return CreateFigures(raw: raw, roster: roster, ceiling: ceiling, reference: reference)
   }
 
   /// Seeds `total` SCIM users into a new directory with set-based SQL.
@@ -188,13 +197,16 @@ enum SCIMBench {
   }
 
   /// One PATCH that adds 10,000 members to a group.
-  static func bigPatch(conninfo: String, rpcSocket: String, scimSocket: String, members: Int) throws {
+  /// Returns the ms of the PATCH on the group mapped to a role.
+  @discardableResult
+  static func bigPatch(conninfo: String, rpcSocket: String, scimSocket: String, members: Int) throws -> Double {
     let (wid, token) = try seedUsers(conninfo: conninfo, rpcSocket: rpcSocket, total: members)
     let conn = PGConnection(config: PGConfig(conninfo: conninfo))
     let ids = try conn.query("SELECT member_id FROM scim_users WHERE workspace_id = \(wid)::uuid").rows.compactMap { $0["member_id"] }
     conn.close()
     let http = try BenchHTTP(unix: scimSocket, token: token)
     var rows: [[String]] = []
+    var mappedMs = 0.0
     for mapped in [false, true] {
       let (status, body) = try http.request(
         "POST", "/scim/v2/Groups", body: JSONWriter.bytes(["schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": .string("Big \(mapped)")]))
@@ -216,6 +228,7 @@ enum SCIMBench {
       let t0 = now()
       let (ps, pb) = try http.request("PATCH", "/scim/v2/Groups/\(gid)", body: patch)
       let elapsed = now() - t0
+      if mapped { mappedMs = elapsed * 1000 }
       guard ps < 300 else { throw BenchError("PATCH failed: \(ps) \(String(decoding: pb.prefix(300), as: UTF8.self))") }
       rows.append([
         mapped ? "group mapped to a role (every member's role recomputed, 10,000 role_changed events)" : "unmapped group",
@@ -223,5 +236,6 @@ enum SCIMBench {
       ])
     }
     table(["PATCH add members", "members", "body KiB", "ms"], rows)
+    return mappedMs
   }
 }

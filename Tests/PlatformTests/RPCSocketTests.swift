@@ -204,6 +204,9 @@ import Testing
     #expect(reply["error"]?["data"]?["reason"] == "too_many_connections")
     for x in [a, b] { #expect(try JSONParser.parse(try #require(try x.client.readLine()))["result"] == "slept") }
     // Both idle: a newcomer is served and the longest idle one is closed for it.
+    // (Activity is kept in milliseconds: let b's next request be clearly later
+    // than a's last reply, or the two can tie.)
+    usleep(20_000)
     _ = try b.call("system.health")
     let d = try p.client()
     #expect(try d.call("system.health")["status"] == "ok")
