@@ -34,6 +34,8 @@ let package = Package(
     .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
     .systemLibrary(name: "CLibxml2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // glibc's mallopt, to bound malloc arenas (Sources/roster/main.swift).
+    .systemLibrary(name: "CMalloc"),
     .target(name: "Postgres", dependencies: ["CLibpq", "JSON"]),
     .target(name: "Sockets"),
     .target(name: "DNS"),
@@ -76,7 +78,7 @@ let package = Package(
       ]),
 
     // MARK: The executable
-    .executableTarget(name: "roster", dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
+    .executableTarget(name: "roster", dependencies: ["CMalloc", "JSON", "JSONRPC", "Postgres", "RosterApp", "RosterRuntime", "RosterStore", "RPCTransport", "Sockets"]),
 
     // posix_spawn for the benchmarks and the test fixtures (not the product).
     .target(name: "ProcessSpawn"),

@@ -13,8 +13,12 @@ suite="${1:-all}"
 seconds="${2:-5}"
 if [ "$suite" = load ] && [ -z "${2:-}" ]; then seconds=600; fi
 deploy/run-local.sh >/dev/null
-swift build -c release --product roster-bench >/dev/null
-BIN="$(swift build -c release --show-bin-path)"
+# Built as the container builds it (deploy/image/build.sh): the Swift
+# runtime linked statically, so memory figures are the shipped ones.
+BUILD=(-c release --static-swift-stdlib -Xlinker -lcurl)
+swift build "${BUILD[@]}" --product roster >/dev/null
+swift build "${BUILD[@]}" --product roster-bench >/dev/null
+BIN="$(swift build "${BUILD[@]}" --show-bin-path)"
 PGSOCK="$PWD/.local/pgsock"
 RUN=/tmp/roster-bench
 mkdir -p "$RUN"

@@ -17,6 +17,10 @@ enum TargetsBench {
     print("\n## One PATCH adding 10,000 members to a group")
     let patch = try SCIMBench.bigPatch(
       conninfo: conninfo, rpcSocket: runDir + "/provisioning.sock", scimSocket: runDir + "/scim.sock", members: 10_000)
+    // Settled: 15 s after the last request (the processes trim memory freed
+    // by a burst every 10 s; see Sources/roster/main.swift).
+    let peak = processes.map { rss(runDir, $0) }
+    sleep(15)
     let after = processes.map { rss(runDir, $0) }
 
     func verdict(_ ok: Bool) -> String { ok ? "met" : "**not met**" }
@@ -36,7 +40,10 @@ enum TargetsBench {
     rows.append(["PATCH adding 10,000 members to a mapped group", "≤ 1,000 ms", fmt(patch, 0) + " ms", verdict(patch <= 1000)])
     for (i, p) in processes.enumerated() {
       rows.append(["\(p) RSS idle", "≤ 30 MiB", fmt(idle[i], 1) + " MiB", verdict(idle[i] <= 30)])
-      rows.append(["\(p) RSS after the SCIM benchmarks", "≤ 40 MiB", fmt(after[i], 1) + " MiB", verdict(after[i] <= 40)])
+      rows.append([
+        "\(p) RSS after the SCIM benchmarks (at once → 15 s later)", "≤ 40 MiB", fmt(peak[i], 1) + " → " + fmt(after[i], 1) + " MiB",
+        verdict(after[i] <= 40),
+      ])
     }
     print("\n## Targets (#17), this run")
     table(["what", "target", "measured", ""], rows)
