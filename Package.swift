@@ -87,7 +87,7 @@ let package = Package(
     .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "ProcessSpawn", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests
-    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "ProcessSpawn", "RosterStore", "Vocabulary", "Sockets", "RosterRuntime", "RosterApp"], path: "Tests/Support", exclude: ["peers"]),
+    .target(name: "RosterTestSupport", dependencies: ["JSON", "JSONRPC", "Postgres", "ProcessSpawn", "RosterStore", "Vocabulary", "Sockets", "RosterRuntime", "RosterApp", "Provisioning", "SCIM"], path: "Tests/Support", exclude: ["peers"]),
     .testTarget(name: "JSONTests", dependencies: ["Vocabulary", "JSON"]),
     .testTarget(name: "JSONRPCTests", dependencies: ["Vocabulary", "JSON", "JSONRPC"]),
     .testTarget(name: "PlatformTests", dependencies: ["Vocabulary", "JSON", "JSONRPC", "Postgres", "RosterRuntime", "RosterStore", "RosterTestSupport", "Sockets", "roster"]),
@@ -99,6 +99,12 @@ let package = Package(
     .testTarget(name: "OIDCTests", dependencies: ["Vocabulary", "OIDC", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "SAMLTests", dependencies: ["Vocabulary", "SAML", "XMLSignature", "Crypto", "JSON", "RosterTestSupport"]),
     .testTarget(name: "MailTests", dependencies: ["Vocabulary", "Mail", "JSON", "RosterTestSupport", "Sockets"]),
+    // The deprovisioning process: policies, jobs, content transfer, kill -9 mid-job.
+    .testTarget(
+      name: "DeprovisioningServiceTests",
+      dependencies: ["JSON", "JSONRPC", "Postgres", "RosterApp", "RosterStore", "RosterTestSupport", "SCIM"]),
+    // The notifications process: the outbox, SMTP delivery, templates.
+    .testTarget(name: "NotificationServiceTests", dependencies: ["JSON", "JSONRPC", "Mail", "Postgres", "RosterApp", "RosterTestSupport"]),
     .testTarget(
       name: "ProvisioningTests",
       dependencies: [

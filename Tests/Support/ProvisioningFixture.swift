@@ -4,19 +4,18 @@ import JSONRPC
 import Postgres
 import Provisioning
 import RosterApp
-import RosterTestSupport
 import Testing
 
 /// A provisioning process on a fresh database with a real DNS server, and
 /// helpers that walk the admin flows over the socket.
-final class ProvisioningFixture: @unchecked Sendable {
-  let dns: TestDNS
-  let database: String
-  let process: RunningProcess
-  let rpc: TestRPC
-  let pool: PGPool
+public final class ProvisioningFixture: @unchecked Sendable {
+  public let dns: TestDNS
+  public let database: String
+  public let process: RunningProcess
+  public let rpc: TestRPC
+  public let pool: PGPool
 
-  init(environment: [String: String] = [:]) throws {
+  public init(environment: [String: String] = [:]) throws {
     dns = try TestDNS()
     database = try TestPostgres.shared.freshDatabase()
     var env = ["ROSTER_DNS_SERVER": "127.0.0.1:\(dns.port)"]
@@ -32,23 +31,27 @@ final class ProvisioningFixture: @unchecked Sendable {
     pool.closeAll()
   }
 
-  var service: ProvisioningService { (process.service as! ProvisioningParts).provisioning }
+  public var service: ProvisioningService { (process.service as! ProvisioningParts).provisioning }
 
-  struct Workspace {
-    let id: String
-    let owner: String
+  public struct Workspace: Sendable {
+    public let id: String
+    public let owner: String
+    public init(id: String, owner: String) {
+      self.id = id
+      self.owner = owner
+    }
   }
 
-  func workspace(_ name: String = "Acme", plan: String = "enterprise", owner: String = "owner@acme.test") throws -> Workspace {
+  public func workspace(_ name: String = "Acme", plan: String = "enterprise", owner: String = "owner@acme.test") throws -> Workspace {
     let w = try rpc.call("workspace.create", ["name": .string(name), "plan": .string(plan), "owner": ["email": .string(owner), "name": "Owner"]])
     return Workspace(id: w["workspaceId"]!.stringValue!, owner: w["ownerMemberId"]!.stringValue!)
   }
 
-  func admin(_ w: Workspace) -> JSONValue { ["memberId": .string(w.owner)] }
-  let ops: JSONValue = ["ops": "alice"]
+  public func admin(_ w: Workspace) -> JSONValue { ["memberId": .string(w.owner)] }
+  public let ops: JSONValue = ["ops": "alice"]
 
   @discardableResult
-  func addMember(_ w: Workspace, _ email: String, role: String? = nil) throws -> JSONValue {
+  public func addMember(_ w: Workspace, _ email: String, role: String? = nil) throws -> JSONValue {
     var p: [String: JSONValue] = ["workspaceId": .string(w.id), "email": .string(email), "actor": admin(w)]
     if let role { p["role"] = .string(role) }
     return try rpc.call("member.add", .object(p))
@@ -56,7 +59,7 @@ final class ProvisioningFixture: @unchecked Sendable {
 
   /// Adds a domain by DNS, publishes the record and checks it: verified.
   @discardableResult
-  func verifyDomain(_ w: Workspace, _ domain: String) throws -> JSONValue {
+  public func verifyDomain(_ w: Workspace, _ domain: String) throws -> JSONValue {
     let d = try rpc.call("domain.add", ["workspaceId": .string(w.id), "domain": .string(domain), "method": "dns", "actor": admin(w)])
     let record = d["dnsRecord"]!
     dns.setTXT(record["name"]!.stringValue!, [record["value"]!.stringValue!])
@@ -65,13 +68,13 @@ final class ProvisioningFixture: @unchecked Sendable {
     return checked
   }
 
-  static let samlConnection: JSONValue = [
+  public static let samlConnection: JSONValue = [
     "protocol": "saml", "idpEntityId": "http://www.okta.com/exk1", "ssoUrl": "https://acme.okta.com/app/acme/sso/saml",
     "certificatePem": .string(testIdPCertificatePEM),
   ]
 
   /// The same IdP as SAML metadata (what Okta's "Metadata URL" serves).
-  static var samlMetadata: String {
+  public static var samlMetadata: String {
     let base64 = testIdPCertificatePEM.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
     return """
       <?xml version="1.0" encoding="UTF-8"?>
@@ -84,33 +87,33 @@ final class ProvisioningFixture: @unchecked Sendable {
   }
 
   @discardableResult
-  func configureSSO(_ w: Workspace, defaultRole: String? = nil) throws -> JSONValue {
+  public func configureSSO(_ w: Workspace, defaultRole: String? = nil) throws -> JSONValue {
     var p: [String: JSONValue] = ["workspaceId": .string(w.id), "connection": Self.samlConnection, "actor": admin(w)]
     if let defaultRole { p["defaultRole"] = .string(defaultRole) }
     return try rpc.call("sso.configure", .object(p))
   }
 
   @discardableResult
-  func signIn(_ email: String, _ method: String = "password", workspace: Workspace? = nil) throws -> JSONValue {
+  public func signIn(_ email: String, _ method: String = "password", workspace: Workspace? = nil) throws -> JSONValue {
     var p: [String: JSONValue] = ["email": .string(email), "method": .string(method)]
     if let workspace { p["workspaceId"] = .string(workspace.id) }
     return try rpc.call("auth.signIn", .object(p))
   }
 
   /// Rows of the outbox (what the notifications process will send).
-  func outbox(_ template: String) throws -> [PGRow] {
+  public func outbox(_ template: String) throws -> [PGRow] {
     try pool.query("SELECT to_address, data FROM notifications WHERE template = \(template) ORDER BY created_at, id").rows
   }
 
   /// Waits until every event written so far is visible in the feed (events
   /// show once all older transactions in the cluster have ended).
-  func waitForFeed() {
+  public func waitForFeed() {
     _ = TestProcess.waitUntil(timeout: 20) {
       (try? self.pool.query("SELECT coalesce(max(feed_key) < pg_snapshot_xmin(pg_current_snapshot()), true) AS ok FROM events").first?["ok"]) == "t"
     }
   }
 
-  func events(_ type: String, workspace: Workspace) throws -> [JSONValue] {
+  public func events(_ type: String, workspace: Workspace) throws -> [JSONValue] {
     waitForFeed()
     let page = try rpc.call("events.list", ["workspaceId": .string(workspace.id), "limit": 1000])
     return (page["events"]?.arrayValue ?? []).filter { $0["type"]?.stringValue == type }
@@ -118,10 +121,10 @@ final class ProvisioningFixture: @unchecked Sendable {
 }
 
 extension JSONValue {
-  func workspace(_ id: String) -> JSONValue? {
+  public func workspace(_ id: String) -> JSONValue? {
     self["workspaces"]?.arrayValue?.first { $0["workspaceId"]?.stringValue == id }
   }
-  func blockedReason(_ id: String) -> String? {
+  public func blockedReason(_ id: String) -> String? {
     self["blocked"]?.arrayValue?.first { $0["workspaceId"]?.stringValue == id }?["reason"]?.stringValue
   }
 }
