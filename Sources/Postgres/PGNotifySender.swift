@@ -17,9 +17,8 @@ public final class PGNotifySender: Sendable {
   public static let shared = PGNotifySender()
 
   private struct State {
-    /// conninfo → channels to notify.
-    var pending: [String: Set<String>] = [:]
-    var configs: [String: PGConfig] = [:]
+    /// conninfo → where, and the channels to notify there.
+    var pending: [String: (config: PGConfig, channels: Set<String>)] = [:]
     /// Open connections, most recently used last (a test process meets many databases).
     var connections: [(conninfo: String, connection: PGConnection)] = []
   }
@@ -32,10 +31,7 @@ public final class PGNotifySender: Sendable {
   static let maxConnections = 4
 
   public func send(_ channel: String, config: PGConfig) {
-    state.withLock {
-      $0.pending[config.conninfo, default: []].insert(channel)
-      $0.configs[config.conninfo] = config
-    }
+    _ = state.withLock { $0.pending[config.conninfo, default: (config, [])].channels.insert(channel) }
     if !started.exchange(true, ordering: .acquiringAndReleasing) {
       let t = Thread { [self] in self.loop() }
       t.name = "pg-notify"
@@ -50,10 +46,9 @@ public final class PGNotifySender: Sendable {
       // Gather the commits of the next two milliseconds into the same
       // NOTIFY (each is a transaction for the server).
       usleep(2_000)
-      let work = state.withLock { s -> [(PGConfig, Set<String>)] in
-        let w = s.pending.compactMap { k, v in s.configs[k].map { ($0, v) } }
-        s.pending.removeAll()
-        return w
+      let work = state.withLock { s in
+        defer { s.pending.removeAll() }
+        return Array(s.pending.values)
       }
       for (config, channels) in work {
         let conn = connection(for: config)
