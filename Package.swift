@@ -83,7 +83,7 @@ let package = Package(
     // posix_spawn for the benchmarks and the test fixtures (not the product).
     .target(name: "ProcessSpawn"),
     // Mixed traffic and its after-the-fact checks (roster-bench load, the fault tests).
-    .target(name: "LoadDriver", dependencies: ["JSON", "Postgres", "Sockets"]),
+    .target(name: "LoadDriver", dependencies: ["Crypto", "JSON", "Postgres", "Sockets"]),
     .executableTarget(name: "RosterBench", dependencies: ["Crypto", "JSON", "LoadDriver", "ProcessSpawn", "Postgres", "RosterRuntime", "SAML", "Sockets"]),
 
     // MARK: Tests

@@ -33,6 +33,9 @@ public struct LoadVerifier {
     public var emails = 0
     /// Messages the relay received more than once (same Message-ID: allowed, reported).
     public var redelivered = 0
+    /// SSO sign-ins whose code the app redeemed, and OIDC people who joined.
+    public var ssoSignIns = 0
+    public var oidcMembers = 0
     /// Seconds from the end of the load until every job and email was done.
     public var settleSeconds = 0.0
     public var ok: Bool { problems.isEmpty }
@@ -60,15 +63,16 @@ public struct LoadVerifier {
     try checkUsers(report, &f)
     try checkJobs(report, &f)
     try checkEmails(report, &f)
+    try checkSSO(report, &f)
     return f
   }
 
   /// Every accepted SCIM write is what the database holds, read through SCIM.
   func checkUsers(_ report: LoadReport, _ f: inout Findings) throws {
-    let scim = SCIMPool(paths: targets.scim, token: workspace.token)
+    let scim = HTTPPool(paths: targets.scim, token: workspace.token)
     for u in report.users {
       f.usersChecked += 1
-      var answer: SCIMPool.Outcome = .unavailable("")
+      var answer: HTTPPool.Outcome = .unavailable("")
       for _ in 0..<50 {
         answer = scim.request("GET", "/scim/v2/Users/\(u.id)")
         if case .unavailable = answer { usleep(100_000) } else { break }
@@ -169,5 +173,52 @@ public struct LoadVerifier {
       f.problems.append("email \(id) is marked sent but the relay never received \(n.messageId)")
     }
     f.redelivered = delivered.filter { ours.contains($0.key) && $0.value > 1 }.reduce(0) { $0 + $1.value - 1 }
+  }
+
+  /// SSO: the OIDC workspace holds exactly the people it admitted, once
+  /// each (S5); every code the app got has its success trace and the traces
+  /// beyond them are flows whose answer was lost; every redeemed code was
+  /// redeemed once and every second try audited (P8).
+  func checkSSO(_ report: LoadReport, _ f: inout Findings) throws {
+    guard let sso = workspace.sso else { return }
+    let t = report.sso
+    f.ssoSignIns = t.signIns
+    let members = try pool.query(
+      """
+      SELECT u.email, m.status, m.joined FROM members m JOIN users u ON u.id = m.user_id
+      WHERE m.workspace_id = \(sso.oidcWorkspaceId)::uuid AND u.email <> \(sso.oidcOwnerEmail)
+      """
+    ).rows
+    var seen: [String: Int] = [:]
+    for r in members {
+      let email = r["email"] ?? ""
+      seen[email, default: 0] += 1
+      if !t.oidcAttempted.contains(email) { f.problems.append("\(email) is a member of the OIDC workspace but no one signed them in") }
+      if r["status"] != "active" || r["joined"] != "jit" { f.problems.append("\(email): OIDC member \(r["status"] ?? "?")/\(r["joined"] ?? "?"), want active/jit") }
+    }
+    f.oidcMembers = members.count
+    for e in t.oidcPeople where seen[e] != 1 { f.problems.append("\(e) signed in through OIDC and has \(seen[e] ?? 0) memberships (want 1)") }
+    let row = try pool.query(
+      """
+      SELECT (SELECT count(*) FROM sso_traces WHERE workspace_id IN (\(workspace.id)::uuid, \(sso.oidcWorkspaceId)::uuid) AND outcome = 'success') AS traces,
+             (SELECT count(*) FROM sso_codes WHERE workspace_id IN (\(workspace.id)::uuid, \(sso.oidcWorkspaceId)::uuid)) AS codes,
+             (SELECT count(*) FROM sso_codes WHERE workspace_id IN (\(workspace.id)::uuid, \(sso.oidcWorkspaceId)::uuid) AND redeemed_at IS NOT NULL) AS redeemed,
+             (SELECT count(*) FROM audit_log WHERE workspace_id IN (\(workspace.id)::uuid, \(sso.oidcWorkspaceId)::uuid) AND action = 'sso.code_reused') AS reused
+      """
+    ).first
+    let traces = Int(try row?.int("traces") ?? -1)
+    let codes = Int(try row?.int("codes") ?? -1)
+    let redeemed = Int(try row?.int("redeemed") ?? -1)
+    let reused = Int(try row?.int("reused") ?? -1)
+    if traces != codes { f.problems.append("\(codes) sign-in codes but \(traces) success traces (one each)") }
+    if codes < t.codesReceived || codes > t.codesReceived + t.flowsInDoubt {
+      f.problems.append("\(codes) codes issued; the app received \(t.codesReceived), \(t.flowsInDoubt) flows in doubt")
+    }
+    if redeemed != t.signIns + t.redemptionsInDoubt {
+      f.problems.append("\(redeemed) codes redeemed; the app redeemed \(t.signIns) (+ \(t.redemptionsInDoubt) whose answer was lost)")
+    }
+    if reused < t.reuseRefused + t.redemptionsInDoubt || reused > t.codesReused + t.redemptionsInDoubt {
+      f.problems.append("\(reused) sso.code_reused audits; \(t.reuseRefused) second redemptions refused, \(t.redemptionsInDoubt) in doubt")
+    }
   }
 }

@@ -12,19 +12,23 @@ public struct LoadTargets: Sendable {
   public var scim: [String]
   public var deprovisioning: [String]
   public var notifications: [String]
+  /// The browser-facing listeners (`/sso/…`) of the provisioning copies.
+  public var web: [String]
 
-  public init(provisioning: [String], scim: [String], deprovisioning: [String], notifications: [String]) {
+  public init(provisioning: [String], scim: [String], deprovisioning: [String], notifications: [String], web: [String] = []) {
     self.provisioning = provisioning
     self.scim = scim
     self.deprovisioning = deprovisioning
     self.notifications = notifications
+    self.web = web
   }
 
   /// One copy of each in a run directory laid out as `roster` lays it out.
   public static func runDirectories(_ dirs: [String]) -> LoadTargets {
     LoadTargets(
       provisioning: dirs.map { $0 + "/provisioning.sock" }, scim: dirs.map { $0 + "/scim.sock" },
-      deprovisioning: dirs.map { $0 + "/deprovisioning.sock" }, notifications: dirs.map { $0 + "/notifications.sock" })
+      deprovisioning: dirs.map { $0 + "/deprovisioning.sock" }, notifications: dirs.map { $0 + "/notifications.sock" },
+      web: dirs.map { $0 + "/web.sock" })
   }
 }
 
@@ -36,11 +40,15 @@ public struct LoadWorkspace: Sendable {
   public let targetId: String
   public let token: String
   public let domain: String
+  /// With SSO peers: SAML on this workspace, OIDC on a second one.
+  public let sso: SSOWorkspaces?
 
   /// An Enterprise workspace with Directory Sync on and removal set to
   /// "delete, transfer content to a Creator" (so deactivations make jobs,
-  /// transfers and summary emails).
-  public static func create(_ targets: LoadTargets, tag: String) throws -> LoadWorkspace {
+  /// transfers and summary emails). With `sso`, its domain is verified by
+  /// email and it signs in through the SAML peer; a second workspace signs in
+  /// through the OIDC peer.
+  public static func create(_ targets: LoadTargets, tag: String, sso peers: SSOPeers? = nil) throws -> LoadWorkspace {
     let rpc = RPCClient(paths: targets.provisioning)
     let domain = "\(tag).load.test"
     let owner = "owner@\(domain)"
@@ -49,6 +57,13 @@ public struct LoadWorkspace: Sendable {
     let wid = w["workspaceId"]!.stringValue!
     let ownerId = w["ownerMemberId"]!.stringValue!
     let actor: JSONValue = ["memberId": .string(ownerId)]
+    var sso: SSOWorkspaces?
+    if let peers {
+      let connection = try SSOWorkspaces.configureSAML(rpc, peers, workspaceId: wid, domain: domain, actor: actor)
+      let o = try SSOWorkspaces.configureOIDC(rpc, peers, tag: tag)
+      sso = SSOWorkspaces(
+        peers: peers, samlConnectionId: connection, oidcWorkspaceId: o.workspaceId, oidcOwnerEmail: o.owner, oidcDomain: o.domain, oidcClientSecret: o.secret)
+    }
     let token = try rpc.call("directory.enable", ["workspaceId": .string(wid), "actor": actor]).value("directory.enable")["bearerToken"]!.stringValue!
     let target = try rpc.call(
       "member.add", ["workspaceId": .string(wid), "email": .string("target@\(domain)"), "name": "Target", "role": "creator", "actor": actor]
@@ -58,7 +73,7 @@ public struct LoadWorkspace: Sendable {
       "deprovision.configure",
       ["workspaceId": .string(wid), "mode": "delete", "content": "transfer", "targetMemberId": .string(target), "actor": actor]
     ).value("deprovision.configure")
-    return LoadWorkspace(id: wid, ownerId: ownerId, ownerEmail: owner, targetId: target, token: token, domain: domain)
+    return LoadWorkspace(id: wid, ownerId: ownerId, ownerEmail: owner, targetId: target, token: token, domain: domain, sso: sso)
   }
 }
 
@@ -127,7 +142,8 @@ public final class MixedLoad: @unchecked Sendable {
   }
 
   public static let operations = [
-    "scim.create", "scim.lookup", "scim.patch", "scim.deactivate", "auth.signIn", "rpc.read", "content.create", "notification.enqueue",
+    "scim.create", "scim.lookup", "scim.patch", "scim.deactivate", "auth.signIn", "sso.saml", "sso.oidc", "sso.token", "rpc.read", "content.create",
+    "notification.enqueue",
   ]
 
   final class Client: @unchecked Sendable {
@@ -142,6 +158,20 @@ public final class MixedLoad: @unchecked Sendable {
     /// Operations finished in each minute of the run (a soak must not slow down).
     var perMinute: [Int] = []
     var rng: SystemRandomNumberGenerator = .init()
+    /// SSO: codes redeemed; removed users refused; flows whose ACS or
+    /// callback answer was lost (each may have signed someone in); code
+    /// redemptions whose answer was lost; replays and second redemptions tried.
+    var ssoSignIns = 0
+    var ssoRefused = 0
+    var ssoFlowsInDoubt = 0
+    var ssoInDoubt = 0
+    var replays = 0
+    var codesReused = 0
+    var reuseRefused = 0
+    var codesReceived = 0
+    /// OIDC people this client signed in (and every address it tried).
+    var oidcPeople: Set<String> = []
+    var oidcAttempted: Set<String> = []
   }
 
   public let targets: LoadTargets
@@ -199,7 +229,14 @@ public final class MixedLoad: @unchecked Sendable {
     return LoadReport(
       seconds: elapsed, stats: stats, errorSamples: Array(samples.prefix(20)), users: clients.flatMap(\.users),
       notifications: clients.flatMap(\.notifications), notificationsInDoubt: clients.reduce(0) { $0 + $1.notificationsInDoubt },
-      longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain, perMinute: perMinute)
+      longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain, perMinute: perMinute,
+      sso: SSOTally(
+        signIns: clients.reduce(0) { $0 + $1.ssoSignIns }, refusedRemoved: clients.reduce(0) { $0 + $1.ssoRefused },
+        flowsInDoubt: clients.reduce(0) { $0 + $1.ssoFlowsInDoubt }, redemptionsInDoubt: clients.reduce(0) { $0 + $1.ssoInDoubt },
+        replays: clients.reduce(0) { $0 + $1.replays }, codesReused: clients.reduce(0) { $0 + $1.codesReused },
+        reuseRefused: clients.reduce(0) { $0 + $1.reuseRefused }, codesReceived: clients.reduce(0) { $0 + $1.codesReceived },
+        oidcPeople: clients.reduce(into: Set<String>()) { $0.formUnion($1.oidcPeople) },
+        oidcAttempted: clients.reduce(into: Set<String>()) { $0.formUnion($1.oidcAttempted) }))
   }
 
   public func run(seconds: Double) -> LoadReport {
@@ -258,7 +295,12 @@ public final class MixedLoad: @unchecked Sendable {
     let rpc = RPCClient(paths: targets.provisioning, start: index)
     let deprov = RPCClient(paths: targets.deprovisioning, start: index)
     let mail = RPCClient(paths: targets.notifications, start: index)
-    let scim = SCIMPool(paths: targets.scim, token: workspace.token, start: index)
+    let scim = HTTPPool(paths: targets.scim, token: workspace.token, start: index)
+    let web = HTTPPool(paths: targets.web, token: nil, start: index)
+    // Replays go to the next copy (P4 holds across copies).
+    let replayWeb = HTTPPool(paths: targets.web, token: nil, start: index + 1)
+    let samlIdP = workspace.sso.map { PeerHTTP(port: $0.peers.samlIdPPort) }
+    let oidcProvider = workspace.sso.map { PeerHTTP(port: $0.peers.oidcProviderPort) }
     var serial = 0
     while !stopping.load(ordering: .relaxed) {
       let active = c.users.indices.filter { c.users[$0].active }
@@ -273,7 +315,17 @@ public final class MixedLoad: @unchecked Sendable {
       } else if roll < 63 {
         deactivate(c, scim, deprov, active.randomElement(using: &c.rng)!)
       } else if roll < 83 {
-        signIn(c, rpc, c.users[active.randomElement(using: &c.rng)!])
+        if let sso = workspace.sso, roll >= 75, let samlIdP, let oidcProvider {
+          // SSO sign-ins: SAML 5%, OIDC 3% (of all operations).
+          if roll < 80 {
+            samlSignIn(c, rpc, web, replayWeb, samlIdP, sso: sso)
+          } else {
+            serial += 1
+            oidcSignIn(c, rpc, web, oidcProvider, sso: sso, index: index, serial: serial)
+          }
+        } else {
+          signIn(c, rpc, c.users[active.randomElement(using: &c.rng)!])
+        }
       } else if roll < 97 {
         read(c, rpc)
       } else {
@@ -283,7 +335,7 @@ public final class MixedLoad: @unchecked Sendable {
     }
   }
 
-  func create(_ c: Client, _ scim: SCIMPool, email: String) {
+  func create(_ c: Client, _ scim: HTTPPool, email: String) {
     let display = "User \(email.prefix(while: { $0 != "@" }))"
     var sentOnce = false
     let created: String?? = measured(
@@ -313,7 +365,7 @@ public final class MixedLoad: @unchecked Sendable {
     c.users.append(UserRecord(id: id, userName: email, displayName: display, active: true))
   }
 
-  func lookup(_ c: Client, _ scim: SCIMPool, _ u: UserRecord) {
+  func lookup(_ c: Client, _ scim: HTTPPool, _ u: UserRecord) {
     _ = measured(c, "scim.lookup") { () -> Result<Void, Unavailable> in
       switch scim.request("GET", "/scim/v2/Users?filter=" + Self.q("userName eq \"\(u.userName)\"")) {
       case .unavailable(let why): return .failure(Unavailable(why: why))
@@ -332,7 +384,7 @@ public final class MixedLoad: @unchecked Sendable {
   }
 
   /// One replace PATCH of a user's attribute; true when it was accepted.
-  func replace(_ c: Client, _ scim: SCIMPool, _ op: String, _ i: Int, path: String, value: JSONValue) -> Bool {
+  func replace(_ c: Client, _ scim: HTTPPool, _ op: String, _ i: Int, path: String, value: JSONValue) -> Bool {
     let body: JSONValue = [
       "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [["op": "replace", "path": .string(path), "value": value]],
     ]
@@ -348,13 +400,13 @@ public final class MixedLoad: @unchecked Sendable {
     return ok == true
   }
 
-  func patch(_ c: Client, _ scim: SCIMPool, _ i: Int) {
+  func patch(_ c: Client, _ scim: HTTPPool, _ i: Int) {
     let display = "Renamed \(UInt32.random(in: 0...UInt32.max, using: &c.rng))"
     if replace(c, scim, "scim.patch", i, path: "displayName", value: .string(display)) { c.users[i].displayName = display }
   }
 
   /// Content for the leaver first (so the job has something to transfer), then active:false.
-  func deactivate(_ c: Client, _ scim: SCIMPool, _ deprov: RPCClient, _ i: Int) {
+  func deactivate(_ c: Client, _ scim: HTTPPool, _ deprov: RPCClient, _ i: Int) {
     let items = Int.random(in: 1...3, using: &c.rng)
     for n in 0..<items {
       let params: JSONValue = [
@@ -431,6 +483,28 @@ public final class MixedLoad: @unchecked Sendable {
   }
 }
 
+/// What the SSO sign-ins of a run came to, for `LoadVerifier`.
+public struct SSOTally: Sendable {
+  /// Codes redeemed by the app (SAML and OIDC).
+  public let signIns: Int
+  /// Sign-ins of removed users, refused as they must be.
+  public let refusedRemoved: Int
+  /// ACS or callback requests whose answer was lost (each may have completed).
+  public let flowsInDoubt: Int
+  /// Code redemptions whose answer was lost, found used on the retry.
+  public let redemptionsInDoubt: Int
+  /// Replayed SAMLResponses and second redemptions tried (all refused, or an error).
+  public let replays: Int
+  public let codesReused: Int
+  /// Second redemptions answered `code_used` (each audited as sso.code_reused).
+  public let reuseRefused: Int
+  /// Codes that reached the app's redirect URI.
+  public let codesReceived: Int
+  /// People the OIDC workspace admitted, and every address tried there.
+  public let oidcPeople: Set<String>
+  public let oidcAttempted: Set<String>
+}
+
 /// What a load run did, per operation.
 public struct LoadReport: Sendable {
   public let seconds: Double
@@ -444,6 +518,7 @@ public struct LoadReport: Sendable {
   public let mailDomain: String
   /// Operations per second in each minute of the run (the last may be partial).
   public let perMinute: [Int]
+  public let sso: SSOTally
 
   public var totalErrors: Int { stats.values.reduce(0) { $0 + $1.errors } }
   public var totalOperations: Int { stats.values.reduce(0) { $0 + $1.latenciesMs.count } }

@@ -62,14 +62,16 @@ public final class RPCClient: @unchecked Sendable {
   }
 }
 
-/// SCIM over HTTP on several listeners (copies), failing over like `RPCClient`.
-public final class SCIMPool: @unchecked Sendable {
+/// HTTP on several listeners (copies: SCIM, the web paths), failing over
+/// like `RPCClient`. A 503 or a failed connection is "unavailable".
+public final class HTTPPool: @unchecked Sendable {
   let paths: [String]
-  let token: String
+  let token: String?
   var index: Int
-  var client: SCIMClient?
+  var client: HTTPClient?
 
-  public init(paths: [String], token: String, start: Int = 0) {
+  /// `token`: SCIM's bearer token; nil for the browser-facing paths.
+  public init(paths: [String], token: String?, start: Int = 0) {
     self.paths = paths
     self.token = token
     index = start % max(1, paths.count)
@@ -85,18 +87,31 @@ public final class SCIMPool: @unchecked Sendable {
     case unavailable(String)
   }
 
-  public func request(_ method: String, _ target: String, _ body: JSONValue? = nil) -> Outcome {
+  public enum RawOutcome {
+    case answered(status: Int, body: [UInt8], location: String?)
+    case unavailable(String)
+  }
+
+  public func send(_ method: String, _ target: String, body: [UInt8] = [], contentType: String = "application/scim+json") -> RawOutcome {
     do {
-      if client == nil { client = try SCIMClient(unix: paths[index], token: token) }
-      let (status, bytes) = try client!.request(method, target, body: body.map { JSONWriter.bytes($0) } ?? [])
+      if client == nil { client = try HTTPClient(unix: paths[index], token: token) }
+      let (status, bytes) = try client!.request(method, target, body: body, contentType: contentType)
       if status == 503 || status == 0 {
         failOver()
         return .unavailable("HTTP \(status)")
       }
-      return .answered(status, bytes.isEmpty ? nil : try? JSONParser.parse(bytes, maxDepth: 512))
+      return .answered(status: status, body: bytes, location: client!.location)
     } catch {
       failOver()
       return .unavailable("\(error)")
+    }
+  }
+
+  /// A SCIM request: JSON in, JSON out.
+  public func request(_ method: String, _ target: String, _ body: JSONValue? = nil) -> Outcome {
+    switch send(method, target, body: body.map { JSONWriter.bytes($0) } ?? []) {
+    case .unavailable(let why): return .unavailable(why)
+    case .answered(let status, let bytes, _): return .answered(status, bytes.isEmpty ? nil : try? JSONParser.parse(bytes, maxDepth: 512))
     }
   }
 }

@@ -9,7 +9,7 @@ import Synchronization
   import Glibc
 #endif
 
-typealias BenchHTTP = SCIMClient
+typealias BenchHTTP = HTTPClient
 
 enum SCIMBench {
   static func userBody(_ email: String) -> [UInt8] {

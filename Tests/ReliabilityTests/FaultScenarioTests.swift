@@ -31,7 +31,7 @@ import Testing
   func scenario(_ title: String, copies: Int, faults: (RosterCluster, MixedLoad) throws -> [(String, String)]) throws -> [(String, String)] {
     let cluster = try RosterCluster(copies: copies)
     defer { cluster.stop() }
-    let workspace = try LoadWorkspace.create(cluster.targets, tag: "f\(UInt32.random(in: 0...UInt32.max))")
+    let workspace = try LoadWorkspace.create(cluster.targets, tag: "f\(UInt32.random(in: 0...UInt32.max))", sso: cluster.ssoPeers)
     let load = MixedLoad(targets: cluster.targets, workspace: workspace)
     load.start()
     Self.sleep(Self.phase / 2)
@@ -45,13 +45,22 @@ import Testing
     #expect(problems.isEmpty, "\(title): \(problems.count) problems, first \(problems.prefix(10))")
     #expect(cluster.deadProcesses.isEmpty, "\(title): \(cluster.deadProcesses) died")
     #expect(report.users.count > 20 && findings.deprovisioned > 0 && findings.emails > 0, "\(title): the load did too little to prove anything")
-    // Secrets: the SCIM token never reaches a log, even at debug.
-    #expect(!cluster.allLogs.contains(workspace.token), "\(title): the bearer token is in a log")
+    #expect(report.sso.signIns > 5 && findings.oidcMembers > 0, "\(title): too few SSO sign-ins to prove anything (\(report.sso.signIns))")
+    // Secrets: the SCIM token, the OIDC client secret and SAML responses
+    // (base64 of "<samlp:Response") never reach a log, even at debug (P9).
+    let logs = cluster.allLogs
+    #expect(!logs.contains(workspace.token), "\(title): the bearer token is in a log")
+    #expect(!logs.contains(workspace.sso!.oidcClientSecret), "\(title): the OIDC client secret is in a log")
+    #expect(!logs.contains("PHNhbWxwOlJlc3BvbnNl"), "\(title): a SAMLResponse is in a log")
     figures += [
       ("operations", "\(report.totalOperations) (\(Int(Double(report.totalOperations) / report.seconds))/s)"),
       ("retried while away", "\(report.stats.values.reduce(0) { $0 + $1.unavailable })"),
       ("longest wait of one request", Self.f1(report.longestOutage) + " s"),
       ("checked", "\(findings.usersChecked) users, \(findings.deprovisioned) jobs, \(findings.contentMoved) items moved, \(findings.emails) emails (\(findings.redelivered) redelivered)"),
+      (
+        "SSO",
+        "\(report.sso.signIns) sign-ins (\(findings.oidcMembers) joined by OIDC), \(report.sso.refusedRemoved) removed users refused, \(report.sso.replays) replays and \(report.sso.codesReused) second redemptions refused, \(report.sso.flowsInDoubt) flows restarted"
+      ),
       ("settled after load", Self.f1(findings.settleSeconds) + " s"),
       ("problems", "\(findings.problems.count + report.totalErrors)"),
     ]

@@ -21,6 +21,10 @@ final class RosterCluster: @unchecked Sendable {
   let database: String
   let smtp: TestSMTP
   let dns: TestDNS
+  /// The IdPs the load signs in through (SAML and OIDC on loopback).
+  let samlIdP: TestSAMLLoadIdP
+  let oidc: TestOIDCProvider
+  static let publicURL = "https://app.example.test"
   let copies: Int
   let root: String
   /// [process][copy]
@@ -32,6 +36,8 @@ final class RosterCluster: @unchecked Sendable {
     database = try pg.freshDatabase()
     smtp = try TestSMTP()
     dns = try TestDNS()
+    samlIdP = try TestSAMLLoadIdP()
+    oidc = try TestOIDCProvider()
     self.copies = copies
     root = try TestFiles.makeTempDirectory(prefix: "roster-cl")
     pool = PGPool(config: PGConfig(conninfo: database), size: 2)
@@ -44,20 +50,25 @@ final class RosterCluster: @unchecked Sendable {
     }
   }
 
+  /// Encrypts the OIDC client secret at rest (the same on every copy).
+  static let secretKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+
   func runDir(_ copy: Int) -> String { root + "/host\(copy)" }
   func socket(_ name: String, copy: Int) -> String { runDir(copy) + "/\(name).sock" }
   func logPath(_ name: String, copy: Int) -> String { root + "/\(name)-\(copy).log" }
   func log(_ name: String, copy: Int) -> String { (try? String(contentsOfFile: logPath(name, copy: copy), encoding: .utf8)) ?? "" }
 
   var targets: LoadTargets { LoadTargets.runDirectories((0..<copies).map(runDir)) }
+  var ssoPeers: SSOPeers { SSOPeers(samlIdPPort: samlIdP.port, oidcProviderPort: oidc.port, publicURL: Self.publicURL, pool: pool) }
 
   func spawn(_ name: String, copy: Int) throws -> Spawned {
     var env = ProcessInfo.processInfo.environment
     let dir = runDir(copy)
     for (k, v) in [
       "ROSTER_DATABASE_URL": database, "ROSTER_RUN_DIR": dir, "ROSTER_SCIM_LISTEN": "unix:\(dir)/scim.sock", "ROSTER_WEB_LISTEN": "unix:\(dir)/web.sock",
-      "ROSTER_SMTP_URL": smtp.url, "ROSTER_DNS_SERVER": dns.address, "ROSTER_PUBLIC_URL": "https://app.example.test",
+      "ROSTER_SMTP_URL": smtp.url, "ROSTER_DNS_SERVER": dns.address, "ROSTER_PUBLIC_URL": Self.publicURL,
       "ROSTER_MAIL_FROM": "roster@app.example.test", "ROSTER_LOG_LEVEL": "debug", "ROSTER_DB_POOL_SIZE": "8",
+      "ROSTER_IDP_ALLOW_HTTP_LOOPBACK": "true", "ROSTER_SECRET_KEY": Self.secretKey,
     ] { env[k] = v }
     // Appends: a restarted process's log follows the killed one's.
     return try TestProcess.start([TestFiles.rosterBinary, name], environment: env, output: logPath(name, copy: copy))

@@ -51,6 +51,20 @@ public final class TestSAMLIdP: @unchecked Sendable {
   }
 }
 
+/// The load's SAML IdP (Tests/Support/peers/saml_load_idp.py): answers
+/// AuthnRequests for whoever `login_hint` names, many at once.
+public final class TestSAMLLoadIdP: @unchecked Sendable {
+  public let port: UInt16
+  let process: Spawned
+
+  public init() throws {
+    port = freeLoopbackPort()
+    (process, _) = try startPeer("saml_load_idp.py", [String(port)], name: "saml-load-idp")
+  }
+
+  deinit { process.stop() }
+}
+
 /// The test OpenID provider (Tests/Support/peers/oidc_provider.py).
 public final class TestOIDCProvider: @unchecked Sendable {
   public let port: UInt16

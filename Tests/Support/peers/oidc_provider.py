@@ -5,6 +5,8 @@ misbehave, to check that Roster refuses what it must.
 Usage: oidc_provider.py PORT
 Endpoints: /.well-known/openid-configuration, /authorize, /token, /jwks, and
   POST /control {"user": {...}, "client": {"id", "secret"}, "mode": MODE, "signing": "RS256"|"PS256"|"ES256"}
+  /authorize with login_hint=EMAIL signs that person in instead of the configured user
+  (the load driver's many users at once).
 MODE (what the next ID token does wrong): ok, alg_none, hs256_public_key, unknown_kid, wrong_iss, wrong_aud,
   wrong_azp, wrong_nonce, expired, future_iat, no_email, email_unverified, bad_signature
 Prints "ready" once listening.
@@ -53,6 +55,11 @@ def id_token(code_info):
     mode = state["mode"]
     now = int(time.time())
     claims = dict(state["user"])
+    if code_info.get("email"):
+        email = code_info["email"]
+        local = email.split("@")[0]
+        claims.update({"sub": "sub-" + hashlib.sha256(email.lower().encode()).hexdigest()[:20], "email": email, "email_verified": True,
+                       "given_name": "Load", "family_name": local, "name": "Load " + local, "groups": ["Everyone"]})
     claims.update({"iss": ISSUER, "aud": state["client"]["id"], "iat": now, "exp": now + 300, "nonce": code_info["nonce"]})
     if state["tenant"]:
         claims["iss"] = ISSUER + "/" + state["tenant"] + "/v2.0"
@@ -124,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             code = secrets.token_urlsafe(24)
             with lock:
                 state["codes"][code] = {"redirect_uri": q["redirect_uri"], "nonce": q.get("nonce"), "challenge": q.get("code_challenge"),
-                                        "used": False}
+                                        "used": False, "email": q.get("login_hint")}
             iss = ISSUER + "/" + state["tenant"] + "/v2.0" if state["tenant"] else ISSUER
             target = q["redirect_uri"] + "?" + urllib.parse.urlencode({"code": code, "state": q.get("state", ""), "iss": iss})
             self.send_response(302)

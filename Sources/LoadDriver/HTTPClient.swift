@@ -6,25 +6,27 @@ import Sockets
   import Glibc
 #endif
 
-/// A keep-alive HTTP/1.1 client for SCIM (Unix socket or TCP), as the
-/// benchmarks and the load driver use it. One thread at a time.
-public final class SCIMClient: @unchecked Sendable {
+/// A keep-alive HTTP/1.1 client (Unix socket or TCP) for SCIM, the web
+/// paths and the load's IdPs, as the benchmarks and the load driver use it.
+/// One thread at a time.
+public final class HTTPClient: @unchecked Sendable {
   var client: LineClient
-  let auth: String
+  /// The Authorization header's value (SCIM's bearer token), if any.
+  let auth: String?
   let connect: () throws -> LineClient
   /// The server closes after each reply (scim2-server speaks HTTP/1.0): reconnect per request.
   var mustReconnect = false
 
-  public init(unix: String, token: String) throws {
+  public init(unix: String, token: String?) throws {
     connect = { try LineClient(unixPath: unix) }
     client = try connect()
-    auth = "Bearer \(token)"
+    auth = token.map { "Bearer \($0)" }
   }
 
-  public init(port: UInt16, token: String) throws {
+  public init(port: UInt16, token: String?) throws {
     connect = { try LineClient(host: "127.0.0.1", port: port) }
     client = try connect()
-    auth = "Bearer \(token)"
+    auth = token.map { "Bearer \($0)" }
   }
 
   /// The last response's Location header.
@@ -32,7 +34,8 @@ public final class SCIMClient: @unchecked Sendable {
 
   public func request(_ method: String, _ target: String, body: [UInt8] = [], contentType: String = "application/scim+json") throws -> (Int, [UInt8]) {
     if mustReconnect { client = try connect() }
-    var head = "\(method) \(target) HTTP/1.1\r\nHost: bench\r\nAuthorization: \(auth)\r\n"
+    var head = "\(method) \(target) HTTP/1.1\r\nHost: bench\r\n"
+    if let auth { head += "Authorization: \(auth)\r\n" }
     if !body.isEmpty { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
     location = nil
     head += "\r\n"
