@@ -2,7 +2,9 @@
 # Scans the logs of a full test run (every process at debug level, see
 # ROSTER_TEST_LOG_DIR in deploy/test.sh) for secrets: SCIM bearer tokens, any
 # "Bearer <credential>", setup-link tokens in URLs, SCIM passwords not
-# removed. Fails when one is found, and when there is too little to scan.
+# removed, and what P9 says never to log: SAML responses and assertions
+# (their base64), ID tokens (JWTs), sign-in codes in URLs, OIDC client
+# secrets. Fails when one is found, and when there is too little to scan.
 #   deploy/scan-logs.sh DIR
 set -euo pipefail
 dir="${1:?usage: deploy/scan-logs.sh DIR}"
@@ -17,6 +19,10 @@ patterns=(
   'Bearer +[A-Za-z0-9._~+/=-]{8,}'
   '/setup/[A-Za-z0-9_-]{30,}'
   '"password" *: *"[^(]'
+  'PHNhbWxwOlJlc3BvbnNl|PHNhbWwycDpSZXNwb25zZ|PHNhbWw6QXNzZXJ0aW9u|PHNhbWwyOkFzc2VydGlvb'
+  'eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.'
+  '[?&]code=[A-Za-z0-9_-]{30,}'
+  '"clientSecret" *: *"[^"(]'
 )
 found=0
 for p in "${patterns[@]}"; do

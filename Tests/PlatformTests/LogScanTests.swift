@@ -28,6 +28,11 @@ import Testing
     "GET /setup/Qm9ndXNUb2tlbkZvclRoZVNjYW5UZXN0MTIzNDU2Nzg5MA status=200",
     "body={\"password\":\"Passw0rd!\",\"userName\":\"a@b.test\"}",
     "header Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.payload",
+    // P9: SSO material.
+    "debug form SAMLResponse=PHNhbWxwOlJlc3BvbnNlIHhtbG5zOnNhbWxwPSJ1cm46",
+    "debug id_token=eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYS0xIn0.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xIn0.c2ln",
+    "redirect location=https://app.example.test/sso/callback?code=Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0&state=x",
+    "rpc params={\"connection\":{\"clientSecret\":\"s3cr3t-value\"}}",
   ])
   func aPlantedSecretFailsTheScan(_ leak: String) throws {
     let r = try scan(leak)

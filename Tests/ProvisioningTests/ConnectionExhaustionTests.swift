@@ -142,6 +142,39 @@ import Testing
     print("SCIM listener under 1,000 idle/slow connections (cap 64): slowest new client \(Int(slowest * 1000)) ms")
   }
 
+  /// The browser-facing listener (/sso/…, /setup/…) has the same cap and
+  /// timeouts: a flood of half-sent ACS posts does not keep a person's
+  /// sign-in out, and a post that never finishes is answered 408 (P10).
+  @Test func thousandIdleAndSlowClientsOnTheWebListenerDoNotKeepANewClientOut() async throws { try await OwnThread.run { try MachineHogs.exclusively { try self.thousandIdleAndSlowClientsOnTheWebListenerDoNotKeepANewClientOutBlocking() } } }
+
+  func thousandIdleAndSlowClientsOnTheWebListenerDoNotKeepANewClientOutBlocking() throws {
+    let path = f.process.runDir + "/web.sock"
+    let acs = "/sso/saml/\(UUID().uuidString.lowercased())/acs"
+    let attack = try Attack(path: path, count: 1000, slowPrefix: Array("POST \(acs) HTTP/1.1\r\nHost: roster\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8))
+    defer { attack.stop() }
+    usleep(300_000)
+    var slowest = 0.0
+    for _ in 0..<10 {
+      let took = try Self.seconds {
+        let r = try TestHTTP(socket: path).request("GET", "/sso/saml/\(UUID().uuidString.lowercased())/metadata")
+        // Served: an unknown connection's page (404 with a trace-free message), not a hang or a reset.
+        #expect(r.status == 404)
+        #expect(String(decoding: r.body, as: UTF8.self).contains("No such connection"))
+      }
+      slowest = max(slowest, took)
+      #expect(took < 1, "a new web client took \(took) s")
+    }
+    print("web listener under 1,000 idle/slow connections (cap 64): slowest new client \(Int(slowest * 1000)) ms")
+    // An ACS post whose body never finishes: 408, within 3× the request timeout.
+    let c = try LineClient(unixPath: path, timeoutSeconds: 10)
+    let took = try Self.seconds {
+      try c.send(Array("POST \(acs) HTTP/1.1\r\nHost: roster\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\nSAMLResponse=PHN".utf8))
+      let status = String(decoding: try #require(try c.readLine()), as: UTF8.self)
+      #expect(status.hasPrefix("HTTP/1.1 408"), "\(status)")
+    }
+    #expect(took > 5 && took < 8, "the body timed out after \(took) s")
+  }
+
   @Test func slowHeadersGet408AndSlowBodiesToo() throws {
     let path = f.process.runDir + "/scim.sock"
     let c = try LineClient(unixPath: path, timeoutSeconds: 10)

@@ -10,7 +10,8 @@ import Testing
 
 /// Grammar-aware mutation fuzzers against the running provisioning process:
 /// JSON-RPC lines built from the methods' own schemas (rpc.discover), raw
-/// HTTP/1.1 requests to the SCIM listener, SCIM filters and PATCH bodies.
+/// HTTP/1.1 requests to the SCIM listener and to the web listener (setup
+/// pages with their forms, ACS, OIDC callback), SCIM filters and PATCH bodies.
 /// Every case must get a well-formed answer (a JSON-RPC response, or an HTTP
 /// response whose errors are SCIM error JSON), never an internal error, never
 /// a hang; the process stays up; and a second workspace whose ids the
@@ -319,6 +320,130 @@ import Testing
     #expect(try f.rpc.call("system.health")["status"] == "ok")
     #expect(try victimFingerprint() == before, "the victim workspace changed")
     print("HTTP fuzz: \(Self.cases) cases, statuses \(statuses.sorted { $0.key < $1.key }), seed \(seed)")
+  }
+
+  // MARK: The web listener (/setup/…, /sso/…)
+
+  /// A request for the browser-facing paths: the setup pages of a link this
+  /// fuzzer holds (with its real form key most of the time, so the forms'
+  /// handlers run), the ACS, the OIDC callback, metadata and assets.
+  func webCase(_ rng: inout SplitMix, token: String, formKey: String, connectionId: String, groupIds: [String]) -> [UInt8] {
+    func pick<T>(_ xs: [T]) -> T { xs[Int.random(in: 0..<xs.count, using: &rng)] }
+    func enc(_ v: String) -> String { v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+    let method = pick(["GET", "GET", "POST", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "post", ""])
+    let step = pick(["", "/domains", "/sso", "/directory", "/roles", "/overview", "/nope", "/domains/x"])
+    let target = pick([
+      "/setup/\(token)\(step)", "/setup/\(token)\(step)", "/setup/\(token)\(step)?idp=\(pick(["okta", "entra", "google", "saml", "oidc", "x"]))",
+      "/setup/\(token.dropLast())\(step)", "/setup/assets/setup.css", "/setup/assets/../../etc/passwd", "/setup/return?trace=\(enc(Fuzz.hostile(&rng)))",
+      "/sso/saml/\(connectionId)/acs", "/sso/saml/\(connectionId)/metadata", "/sso/saml/\(UUID().uuidString)/acs", "/sso/saml/%00/acs",
+      "/sso/oidc/callback?code=\(enc(Fuzz.hostile(&rng)))&state=\(enc(Fuzz.hostile(&rng)))", "/sso/oidc/callback?error=access_denied&state=x",
+      "/", "/setup/", "/setup/%zz", "/setup/\(token)/" + String(repeating: "a", count: 9000),
+    ])
+    let version = Int.random(in: 0..<10, using: &rng) == 0 ? pick(["HTTP/1.0", "HTTP/2", ""]) : "HTTP/1.1"
+    var fields: [(String, String)] = []
+    if Int.random(in: 0..<10, using: &rng) < 9 { fields.append(("form_key", Int.random(in: 0..<4, using: &rng) > 0 ? formKey : Fuzz.hostile(&rng))) }
+    fields.append(("action", pick(["add", "check", "enable", "rotate", "save", "test", "configure", Fuzz.hostile(&rng)])))
+    for (name, values) in [
+      ("domain", ["portal\(rng.next() % 1000).test", "victim.test", Fuzz.hostile(&rng)]), ("method", ["dns", "email", Fuzz.hostile(&rng)]),
+      ("email", ["it@portal.test", Fuzz.hostile(&rng)]), ("domainId", [UUID().uuidString, Fuzz.hostile(&rng)]), ("confirm", ["yes", "no"]),
+      ("protocol", ["saml", "oidc", Fuzz.hostile(&rng)]), ("idp", ["okta", "entra", "google", "saml", "oidc", Fuzz.hostile(&rng)]),
+      ("metadata_xml", ["<EntityDescriptor/>", "<!DOCTYPE x [<!ENTITY a SYSTEM \"file:///etc/passwd\">]><x>&a;</x>", Fuzz.hostile(&rng)]),
+      ("issuer", ["not a url", Fuzz.hostile(&rng)]), ("client_id", [Fuzz.hostile(&rng)]), ("default_role", ["admin", "viewer", Fuzz.hostile(&rng)]),
+    ] where Bool.random(using: &rng) {
+      fields.append((name, pick(values)))
+    }
+    for id in groupIds + [UUID().uuidString] where Bool.random(using: &rng) {
+      fields.append(("role-\(id)", pick(["admin", "creator", "viewer", Fuzz.hostile(&rng)])))
+      fields.append(("priority-\(id)", pick(["1", "0", "-5", "99999999999999999999", Fuzz.hostile(&rng)])))
+    }
+    var body: [UInt8]
+    var headers = ["Host: roster"]
+    switch Int.random(in: 0..<6, using: &rng) {
+    case 0:
+      let boundary = "b\(rng.next() % 1_000_000)"
+      headers.append("Content-Type: multipart/form-data; boundary=\(pick([boundary, boundary, "", "x\"y"]))")
+      body = Array(fields.map { "--\(boundary)\r\nContent-Disposition: form-data; name=\"\($0.0)\"\r\n\r\n\($0.1)\r\n" }.joined().utf8) + Array("--\(boundary)--\r\n".utf8)
+    case 1:
+      headers.append(pick(["Content-Type: text/plain", "Content-Type: application/json"]))
+      body = Array(Fuzz.hostile(&rng).utf8)
+    default:
+      headers.append("Content-Type: application/x-www-form-urlencoded")
+      body = Array(fields.map { "\(enc($0.0))=\(enc($0.1))" }.joined(separator: "&").utf8)
+    }
+    if Int.random(in: 0..<10, using: &rng) < 7 { headers.append(pick(["Sec-Fetch-Site: same-origin", "Sec-Fetch-Site: same-origin", "Sec-Fetch-Site: cross-site", "Sec-Fetch-Site: none"])) }
+    if Int.random(in: 0..<4, using: &rng) == 0 { headers.append(pick(["Origin: https://app.example.test", "Origin: null", "Origin: https://evil.test", "Origin: \(Fuzz.hostile(&rng))"])) }
+    switch Int.random(in: 0..<6, using: &rng) {
+    case 0: headers.append("Content-Length: \(pick(["-1", "99999999999999999999", "5, 5", String(body.count + 3)]))")
+    case 1: headers += ["Transfer-Encoding: chunked", "Content-Length: \(body.count)"]
+    case 2: headers.append(pick(["Cookie: roster_setup_return=\(Fuzz.hostile(&rng))", "Expect: 100-continue", "Connection: close", "NoColonHeader"]))
+      headers.append("Content-Length: \(body.count)")
+    default: headers.append("Content-Length: \(body.count)")
+    }
+    var bytes = Array("\(method) \(target) \(version)\r\n\(headers.joined(separator: "\r\n"))\r\n\r\n".utf8) + body
+    if Int.random(in: 0..<10, using: &rng) < 3 { bytes = Fuzz.mutate(bytes, &rng, structural: Array(" :\r\n/?%&=\"".utf8)) }
+    return bytes
+  }
+
+  @Test func rawHTTPRequestsToTheWebListener() async throws { try await OwnThread.run { try self.rawHTTPRequestsToTheWebListenerBlocking() } }
+
+  /// P10/G3: every answer of the web listener is a well-formed HTTP response
+  /// with the strict headers, never a 5xx; the process stays up; the victim
+  /// workspace is untouched.
+  func rawHTTPRequestsToTheWebListenerBlocking() throws {
+    // The portal's own workspace (a link may rotate its token, so not the SCIM fixture's).
+    let portal = try f.workspace("Portal", owner: "owner@portal.test")
+    let link = try f.rpc.call("setup.createLink", ["workspaceId": .string(portal.id), "actor": f.admin(portal)])
+    let token = String(link["url"]!.stringValue!.split(separator: "/").last!)
+    let web = f.process.runDir + "/web.sock"
+    let page = try TestHTTP(socket: web).request("GET", "/setup/\(token)/domains")
+    let html = String(decoding: page.body, as: UTF8.self)
+    guard let r = html.range(of: "name=\"form_key\" value=\""), let e = html[r.upperBound...].firstIndex(of: "\"") else {
+      Issue.record("no form key on the setup page")
+      return
+    }
+    let formKey = String(html[r.upperBound..<e])
+    let connectionId = UUID().uuidString.lowercased()
+    let before = try victimFingerprint()
+    let seed = Fuzz.seed()
+    var rng = SplitMix(state: seed)
+    var problems: [String] = []
+    var statuses: [Int: Int] = [:]
+    for n in 0..<Self.cases {
+      let req = webCase(&rng, token: token, formKey: formKey, connectionId: connectionId, groupIds: [groupId])
+      let c = try LineClient(unixPath: web, timeoutSeconds: 15)
+      _ = try? c.send(req)
+      c.finishSending()
+      var out: [UInt8] = []
+      var hung = false
+      while true {
+        do {
+          let chunk = try c.readSome()
+          if chunk.isEmpty { break }
+          out += chunk
+        } catch {
+          hung = error.code == EAGAIN || error.code == EWOULDBLOCK
+          break
+        }
+      }
+      let show = String(decoding: req.prefix(160), as: UTF8.self)
+      if hung { problems.append("case \(n) (seed \(seed)): no answer within 15 s to \(show)") }
+      guard let r = Self.parseResponse(out) else {
+        let blank = req.allSatisfy { $0 == 0x0D || $0 == 0x0A }
+        if !out.isEmpty || (!hung && !blank) { problems.append("case \(n) (seed \(seed)): not an HTTP response (\(out.count) bytes) to \(show)") }
+        continue
+      }
+      statuses[r.status, default: 0] += 1
+      if r.status >= 500 && r.status != 501 && r.status != 505 { problems.append("case \(n) (seed \(seed)): status \(r.status) for \(show)") }
+      let csp = r.headers.first { $0.0 == "content-security-policy" }?.1 ?? ""
+      if !csp.contains("default-src 'none'") || r.headers.first(where: { $0.0 == "x-frame-options" })?.1 != "DENY" {
+        problems.append("case \(n) (seed \(seed)): status \(r.status) without the strict headers for \(show)")
+      }
+      if problems.count > 10 { break }
+    }
+    #expect(problems.isEmpty, "\(problems.prefix(5))")
+    #expect(try f.rpc.call("system.health")["status"] == "ok")
+    #expect(try victimFingerprint() == before, "the victim workspace changed")
+    print("web fuzz: \(Self.cases) cases, statuses \(statuses.sorted { $0.key < $1.key }), seed \(seed)")
   }
 
   // MARK: SCIM filters
