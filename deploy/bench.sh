@@ -67,6 +67,18 @@ start_scim2_server() {
   wait_port "$port"
 }
 trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait' EXIT
+# The load signs in through IdPs on loopback (plain HTTP) with an OIDC client secret.
+export ROSTER_PUBLIC_URL="${ROSTER_PUBLIC_URL:-https://app.example.test}" ROSTER_IDP_ALLOW_HTTP_LOOPBACK=true
+export ROSTER_SECRET_KEY="${ROSTER_SECRET_KEY:-$(head -c 32 /dev/urandom | base64)}"
+# A Python test peer that prints "ready"; sets $port.
+start_peer() {
+  ensure_venv
+  port=$(free_port)
+  .venv/bin/python "Tests/Support/peers/$1" "$port" >"$RUN/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q ready "$RUN/$1.log" 2>/dev/null && return; sleep 0.1; done
+  echo "the $1 peer did not start; see $RUN/$1.log" >&2; exit 1
+}
 start provisioning
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) CPUs, $(uname -r)"
@@ -128,6 +140,8 @@ if [ "$suite" = load ]; then
   start_smtp_sink "$RUN/mail"
   start deprovisioning
   start notifications
-  echo; echo "## Mixed load: 16 clients for $seconds s (SCIM, auth.signIn, RPC reads, content, email), then every accepted change checked"
-  "$BIN/roster-bench" load "$ROSTER_DATABASE_URL" "$RUN" "$seconds" 16 "$RUN/mail/new"
+  start_peer saml_load_idp.py; saml_port=$port
+  start_peer oidc_provider.py; oidc_port=$port
+  echo; echo "## Mixed load: 16 clients for $seconds s (SCIM, auth.signIn, SAML and OIDC sign-ins, RPC reads, content, email), then every accepted change checked"
+  "$BIN/roster-bench" load "$ROSTER_DATABASE_URL" "$RUN" "$seconds" 16 "$RUN/mail/new" "$saml_port" "$oidc_port" "$ROSTER_PUBLIC_URL"
 fi

@@ -14,7 +14,7 @@ enum BenchCLI {
       roster-bench outbox CONNINFO NOTIFICATIONS_SOCKET [COUNT]
       roster-bench sso CONNINFO PROV_SOCKET WEB_SOCKET PYTHON REPO_DIR [SECONDS]
       roster-bench events PROV_SOCKET SCIM_SOCKET [SAMPLES] [SECONDS]
-      roster-bench load CONNINFO RUN_DIR[,RUN_DIR…] [SECONDS] [CLIENTS] [MAIL_DIR]
+      roster-bench load CONNINFO RUN_DIR[,RUN_DIR…] [SECONDS] [CLIENTS] [MAIL_DIR] [SAML_IDP_PORT OIDC_PORT PUBLIC_URL]
                                             mixed traffic on every copy, then every accepted change checked
       roster-bench targets CONNINFO RUN_DIR SCIM2_SERVER_PORT|- [SECONDS]
                                             #17's targets side by side (processes write RUN_DIR/NAME.pid)
@@ -56,7 +56,8 @@ enum BenchCLI {
       case "load" where args.count >= 3:
         try LoadBench.run(
           conninfo: args[1], runDirs: args[2].split(separator: ",").map(String.init), seconds: Double(args.count > 3 ? args[3] : "60") ?? 60,
-          clients: Int(args.count > 4 ? args[4] : "16") ?? 16, mailDir: args.count > 5 ? args[5] : nil)
+          clients: Int(args.count > 4 ? args[4] : "16") ?? 16, mailDir: args.count > 5 ? args[5] : nil,
+          sso: args.count > 8 ? (UInt16(args[6]) ?? 0, UInt16(args[7]) ?? 0, args[8]) : nil)
       case "targets" where args.count >= 4:
         try TargetsBench.run(
           conninfo: args[1], runDir: args[2], scim2ServerPort: UInt16(args[3]), seconds: Double(args.count > 4 ? args[4] : "5") ?? 5)

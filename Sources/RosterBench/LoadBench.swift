@@ -33,9 +33,12 @@ enum LoadBench {
     return out
   }
 
-  static func run(conninfo: String, runDirs: [String], seconds: Double, clients: Int, mailDir: String?) throws {
+  static func run(conninfo: String, runDirs: [String], seconds: Double, clients: Int, mailDir: String?, sso: (UInt16, UInt16, String)?) throws {
     let targets = LoadTargets.runDirectories(runDirs)
-    let workspace = try LoadWorkspace.create(targets, tag: "b\(getpid())-\(Int(Date().timeIntervalSince1970))")
+    let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
+    defer { pool.closeAll() }
+    let peers = sso.map { SSOPeers(samlIdPPort: $0.0, oidcProviderPort: $0.1, publicURL: $0.2, pool: pool) }
+    let workspace = try LoadWorkspace.create(targets, tag: "b\(getpid())-\(Int(Date().timeIntervalSince1970))", sso: peers)
     var options = MixedLoad.Options()
     options.clients = clients
     let procs = pids(targets)
@@ -59,13 +62,17 @@ enum LoadBench {
       func fds(_ s: ProcessStats?) -> String { s.map { String($0.openFDs) } ?? "?" }
       say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") | \(metric(p.2, "roster_database_pool_waits")) |")
     }
-    let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
-    defer { pool.closeAll() }
     say("\nChecking every accepted change…")
     let findings = try LoadVerifier(pool: pool, workspace: workspace, targets: targets, mailDir: mailDir).verify(report)
     say(
       "\nChecked: \(findings.usersChecked) users, \(findings.deprovisioned) deprovisioned (\(findings.contentMoved) items moved), \(findings.jobs) jobs, \(findings.emails) emails; all settled \(String(format: "%.1f", findings.settleSeconds)) s after the load; \(findings.problems.count) problems"
     )
+    if workspace.sso != nil {
+      let t = report.sso
+      say(
+        "SSO: \(t.signIns) sign-ins redeemed (\(findings.oidcMembers) people joined through OIDC), \(t.refusedRemoved) sign-ins of removed users refused, \(t.replays) SAMLResponse replays and \(t.codesReused) second redemptions refused, \(t.flowsInDoubt) flows restarted"
+      )
+    }
     for p in findings.problems.prefix(20) { say("  - \(p)") }
     for e in report.errorSamples { say("  error: \(e)") }
     if !findings.ok || report.totalErrors > 0 { throw BenchError("the load run found problems (above)") }
