@@ -282,14 +282,26 @@ import Testing
   @Test func rawHTTPRequestsToTheSCIMListener() async throws { try await OwnThread.run { try self.rawHTTPRequestsToTheSCIMListenerBlocking() } }
 
   func rawHTTPRequestsToTheSCIMListenerBlocking() throws {
+    try fuzzRawHTTP("HTTP fuzz", socket: scimSocket, makeCase: { httpCase(&$0) }) { r, req in
+      Self.checkSCIMError(r, head: req.starts(with: Array("HEAD ".utf8)))
+    }
+  }
+
+  /// The loop both raw HTTP fuzzers share: one request per connection, the
+  /// answer read until the server closes; a hang, an answer that is not
+  /// HTTP/1.1, or what `check` finds wrong is a problem. Then the process
+  /// must be healthy and the victim unchanged.
+  func fuzzRawHTTP(
+    _ name: String, socket: String, makeCase: (inout SplitMix) -> [UInt8], check: (RawResponse, [UInt8]) -> String?
+  ) throws {
     let before = try victimFingerprint()
     let seed = Fuzz.seed()
     var rng = SplitMix(state: seed)
     var problems: [String] = []
     var statuses: [Int: Int] = [:]
     for n in 0..<Self.cases {
-      let req = httpCase(&rng)
-      let c = try LineClient(unixPath: scimSocket, timeoutSeconds: 15)
+      let req = makeCase(&rng)
+      let c = try LineClient(unixPath: socket, timeoutSeconds: 15)
       _ = try? c.send(req)
       c.finishSending()
       var out: [UInt8] = []
@@ -313,13 +325,13 @@ import Testing
         continue
       }
       statuses[r.status, default: 0] += 1
-      if let p = Self.checkSCIMError(r, head: req.starts(with: Array("HEAD ".utf8))) { problems.append("case \(n) (seed \(seed)): \(p) for \(show)") }
+      if let p = check(r, req) { problems.append("case \(n) (seed \(seed)): \(p) for \(show)") }
       if problems.count > 10 { break }
     }
     #expect(problems.isEmpty, "\(problems.prefix(5))")
     #expect(try f.rpc.call("system.health")["status"] == "ok")
     #expect(try victimFingerprint() == before, "the victim workspace changed")
-    print("HTTP fuzz: \(Self.cases) cases, statuses \(statuses.sorted { $0.key < $1.key }), seed \(seed)")
+    print("\(name): \(Self.cases) cases, statuses \(statuses.sorted { $0.key < $1.key }), seed \(seed)")
   }
 
   // MARK: The web listener (/setup/…, /sso/…)
@@ -402,48 +414,20 @@ import Testing
       return
     }
     let formKey = String(html[r.upperBound..<e])
-    let connectionId = UUID().uuidString.lowercased()
-    let before = try victimFingerprint()
-    let seed = Fuzz.seed()
-    var rng = SplitMix(state: seed)
-    var problems: [String] = []
-    var statuses: [Int: Int] = [:]
-    for n in 0..<Self.cases {
-      let req = webCase(&rng, token: token, formKey: formKey, connectionId: connectionId, groupIds: [groupId])
-      let c = try LineClient(unixPath: web, timeoutSeconds: 15)
-      _ = try? c.send(req)
-      c.finishSending()
-      var out: [UInt8] = []
-      var hung = false
-      while true {
-        do {
-          let chunk = try c.readSome()
-          if chunk.isEmpty { break }
-          out += chunk
-        } catch {
-          hung = error.code == EAGAIN || error.code == EWOULDBLOCK
-          break
-        }
-      }
-      let show = String(decoding: req.prefix(160), as: UTF8.self)
-      if hung { problems.append("case \(n) (seed \(seed)): no answer within 15 s to \(show)") }
-      guard let r = Self.parseResponse(out) else {
-        let blank = req.allSatisfy { $0 == 0x0D || $0 == 0x0A }
-        if !out.isEmpty || (!hung && !blank) { problems.append("case \(n) (seed \(seed)): not an HTTP response (\(out.count) bytes) to \(show)") }
-        continue
-      }
-      statuses[r.status, default: 0] += 1
-      if r.status >= 500 && r.status != 501 && r.status != 505 { problems.append("case \(n) (seed \(seed)): status \(r.status) for \(show)") }
+    // A configured SAML connection, so ACS posts reach the validator.
+    try f.verifyDomain(portal, "portal.test")
+    let acs = try f.configureSSO(portal)["sp"]?["acsUrl"]?.stringValue ?? ""
+    let connectionId = String(acs.split(separator: "/").dropLast().last ?? "")
+    #expect(connectionId.count == 36, "no ACS URL in the SSO settings: \(acs)")
+    try fuzzRawHTTP("web fuzz", socket: web, makeCase: { webCase(&$0, token: token, formKey: formKey, connectionId: connectionId, groupIds: [groupId]) }) {
+      r, _ in
+      if r.status >= 500 && r.status != 501 && r.status != 505 { return "status \(r.status)" }
       let csp = r.headers.first { $0.0 == "content-security-policy" }?.1 ?? ""
       if !csp.contains("default-src 'none'") || r.headers.first(where: { $0.0 == "x-frame-options" })?.1 != "DENY" {
-        problems.append("case \(n) (seed \(seed)): status \(r.status) without the strict headers for \(show)")
+        return "status \(r.status) without the strict headers"
       }
-      if problems.count > 10 { break }
+      return nil
     }
-    #expect(problems.isEmpty, "\(problems.prefix(5))")
-    #expect(try f.rpc.call("system.health")["status"] == "ok")
-    #expect(try victimFingerprint() == before, "the victim workspace changed")
-    print("web fuzz: \(Self.cases) cases, statuses \(statuses.sorted { $0.key < $1.key }), seed \(seed)")
   }
 
   // MARK: SCIM filters
