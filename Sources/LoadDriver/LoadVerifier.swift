@@ -41,10 +41,14 @@ public struct LoadVerifier {
     public var ok: Bool { problems.isEmpty }
   }
 
-  /// Waits (up to `settle` seconds) for jobs and emails to finish, then checks.
+  /// Waits for jobs and emails to finish, then checks. A backlog may take
+  /// long to drain after a heavy run; what fails is a queue that stops
+  /// moving: `settle` seconds in which no job or email finished.
   public func verify(_ report: LoadReport, settle: Double = 120) throws -> Findings {
     var f = Findings()
     let t0 = MixedLoad.now()
+    var lastProgress = t0
+    var lastOpen = Int64.max
     while true {
       let open = try pool.query(
         """
@@ -53,8 +57,12 @@ public struct LoadVerifier {
         """
       ).first?.int("open") ?? 0
       if open == 0 { break }
-      if MixedLoad.now() - t0 > settle {
-        f.problems.append("\(open) jobs or emails still not done \(Int(settle)) s after the load")
+      if open < lastOpen {
+        lastOpen = open
+        lastProgress = MixedLoad.now()
+      }
+      if MixedLoad.now() - lastProgress > settle {
+        f.problems.append("\(open) jobs or emails still not done, none finished in the last \(Int(settle)) s")
         break
       }
       usleep(100_000)

@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import JSON
-import Postgres
 
 /// The identity providers the load signs people in through, and what the
 /// processes were started with. Both IdPs are real peers on loopback
@@ -14,15 +13,15 @@ public struct SSOPeers: Sendable {
   public var oidcProviderPort: UInt16
   /// The processes' ROSTER_PUBLIC_URL: ACS and callback URLs start with it.
   public var publicURL: String
-  /// Where the domain verification link is read, as an admin would read the
-  /// email (the outbox row holds the link).
-  public var pool: PGPool
+  /// The SMTP relay's mail folder (one file per message): the domain
+  /// verification link is read from the email, as an admin reads it.
+  public var mailDir: String
 
-  public init(samlIdPPort: UInt16, oidcProviderPort: UInt16, publicURL: String, pool: PGPool) {
+  public init(samlIdPPort: UInt16, oidcProviderPort: UInt16, publicURL: String, mailDir: String) {
     self.samlIdPPort = samlIdPPort
     self.oidcProviderPort = oidcProviderPort
     self.publicURL = publicURL
-    self.pool = pool
+    self.mailDir = mailDir
   }
 
   /// ROSTER_SSO_REDIRECT_URIS' default: the app's callback.
@@ -47,22 +46,39 @@ public struct SSOWorkspaces: Sendable {
     let to = "it@\(domain)"
     _ = try rpc.call("domain.add", ["workspaceId": .string(workspaceId), "domain": .string(domain), "method": "email", "email": .string(to), "actor": actor])
       .value("domain.add")
-    var link: String?
-    for _ in 0..<100 {
-      link = try peers.pool.query(
-        """
-        SELECT data->>'link' AS link FROM notifications
-        WHERE workspace_id = \(workspaceId)::uuid AND template = 'domain_verification' AND to_address = \(to) ORDER BY created_at DESC LIMIT 1
-        """
-      ).first?["link"]
-      if link != nil { break }
-      usleep(100_000)
+    // The outbox keeps no link once the email is sent (secret fields are
+    // scrubbed), so read the delivered email, quoted-printable decoded.
+    var token: String?
+    for _ in 0..<300 where token == nil {
+      for file in (try? FileManager.default.contentsOfDirectory(atPath: peers.mailDir)) ?? [] where !file.hasPrefix(".") {
+        guard let data = FileManager.default.contents(atPath: peers.mailDir + "/" + file) else { continue }
+        let text = Self.decodeQuotedPrintable(String(decoding: data, as: UTF8.self))
+        guard text.contains("To: \(to)"), let r = text.range(of: "/domains/confirm?token=") else { continue }
+        token = String(text[r.upperBound...].prefix { $0.isLetter || $0.isNumber })
+        break
+      }
+      if token == nil { usleep(100_000) }
     }
-    guard let link, let token = URLComponents(string: link)?.queryItems?.first(where: { $0.name == "token" })?.value else {
-      throw LoadError("no verification email for \(domain)")
-    }
+    guard let token, !token.isEmpty else { throw LoadError("no verification email for \(domain) in \(peers.mailDir)") }
     let d = try rpc.call("domain.confirm", ["token": .string(token)]).value("domain.confirm")
     guard d["status"] == "verified" else { throw LoadError("\(domain) not verified: \(d)") }
+  }
+
+  /// Soft line breaks removed, =XX decoded (RFC 2045 §6.7).
+  static func decodeQuotedPrintable(_ s: String) -> String {
+    let bytes = Array(s.replacingOccurrences(of: "=\r\n", with: "").replacingOccurrences(of: "=\n", with: "").utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < bytes.count {
+      if bytes[i] == 0x3D, i + 2 < bytes.count, let v = UInt8(String(decoding: bytes[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+        out.append(v)
+        i += 3
+      } else {
+        out.append(bytes[i])
+        i += 1
+      }
+    }
+    return String(decoding: out, as: UTF8.self)
   }
 
   /// SAML on the main workspace (before its members exist, so none of them

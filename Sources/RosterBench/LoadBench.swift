@@ -37,7 +37,10 @@ enum LoadBench {
     let targets = LoadTargets.runDirectories(runDirs)
     let pool = PGPool(config: PGConfig(conninfo: conninfo), size: 2)
     defer { pool.closeAll() }
-    let peers = sso.map { SSOPeers(samlIdPPort: $0.0, oidcProviderPort: $0.1, publicURL: $0.2, pool: pool) }
+    let peers = try sso.map { sso -> SSOPeers in
+      guard let mailDir else { throw BenchError("SSO sign-ins need the mail folder (domains are verified by email)") }
+      return SSOPeers(samlIdPPort: sso.0, oidcProviderPort: sso.1, publicURL: sso.2, mailDir: mailDir)
+    }
     let workspace = try LoadWorkspace.create(targets, tag: "b\(getpid())-\(Int(Date().timeIntervalSince1970))", sso: peers)
     var options = MixedLoad.Options()
     options.clients = clients

@@ -59,7 +59,7 @@ final class RosterCluster: @unchecked Sendable {
   func log(_ name: String, copy: Int) -> String { (try? String(contentsOfFile: logPath(name, copy: copy), encoding: .utf8)) ?? "" }
 
   var targets: LoadTargets { LoadTargets.runDirectories((0..<copies).map(runDir)) }
-  var ssoPeers: SSOPeers { SSOPeers(samlIdPPort: samlIdP.port, oidcProviderPort: oidc.port, publicURL: Self.publicURL, pool: pool) }
+  var ssoPeers: SSOPeers { SSOPeers(samlIdPPort: samlIdP.port, oidcProviderPort: oidc.port, publicURL: Self.publicURL, mailDir: smtp.dir + "/mail") }
 
   func spawn(_ name: String, copy: Int) throws -> Spawned {
     var env = ProcessInfo.processInfo.environment
