@@ -44,7 +44,7 @@ let package = Package(
     .target(name: "RPCTransport", dependencies: ["JSON", "JSONRPC", "Sockets"]),
 
     // MARK: Shared runtime and storage
-    .target(name: "RosterRuntime", dependencies: ["HTTP1", "JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
+    .target(name: "RosterRuntime", dependencies: ["CMalloc", "HTTP1", "JSON", "JSONRPC", "Postgres", "RPCTransport", "Sockets"]),
     .target(name: "RosterStore", dependencies: ["Addresses", "JSON", "Policy", "Postgres", "Vocabulary"]),
     // The browser-facing listener and server-rendered pages: HTML escaped by default, forms, strict headers.
     .target(name: "WebPages", dependencies: ["Crypto", "HTTP1", "JSON", "RosterRuntime", "Sockets"]),

@@ -21,6 +21,12 @@ enum LoadBench {
     return "?"
   }
 
+  /// What malloc has allocated in the process (roster_process_heap_allocated_bytes), in MiB.
+  static func heapMiB(_ socket: String) -> String {
+    guard let bytes = Double(metric(socket, "roster_process_heap_allocated_bytes")) else { return "?" }
+    return String(format: "%.1f", bytes / 1_048_576)
+  }
+
   static func pids(_ targets: LoadTargets) -> [(String, Int32, String)] {
     var out: [(String, Int32, String)] = []
     for (name, paths) in [("provisioning", targets.provisioning), ("deprovisioning", targets.deprovisioning), ("notifications", targets.notifications)] {
@@ -52,18 +58,20 @@ enum LoadBench {
     let warm = min(60, seconds / 10)
     usleep(UInt32(warm * 1_000_000))
     let warmed = procs.map { ProcessStats.read($0.1) }
+    let heapWarmed = procs.map { heapMiB($0.2) }
     usleep(UInt32((seconds - warm) * 1_000_000))
     // Read while the clients are still connected, like the warm-up figures.
     let after = procs.map { ProcessStats.read($0.1) }
+    let heapAfter = procs.map { heapMiB($0.2) }
     let report = load.finish()
     say("\(clients) clients, \(String(format: "%.0f", report.seconds)) s, \(report.users.count) users created, \(report.users.filter { !$0.active }.count) deactivated\n")
     say(report.table())
-    say("| process | RSS start | RSS after warm-up | RSS end | fds start | fds after warm-up | fds end | threads end | pool waits |")
-    say("|---|---|---|---|---|---|---|---|---|")
+    say("| process | RSS start | RSS after warm-up | RSS end | heap allocated after warm-up → end | fds start | fds after warm-up | fds end | threads end | pool waits |")
+    say("|---|---|---|---|---|---|---|---|---|---|")
     for (i, p) in procs.enumerated() {
       func mib(_ s: ProcessStats?) -> String { s.map { String(format: "%.1f MiB", $0.rssMiB) } ?? "?" }
       func fds(_ s: ProcessStats?) -> String { s.map { String($0.openFDs) } ?? "?" }
-      say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") | \(metric(p.2, "roster_database_pool_waits")) |")
+      say("| \(p.0) | \(mib(before[i])) | \(mib(warmed[i])) | \(mib(after[i])) | \(heapWarmed[i]) → \(heapAfter[i]) MiB | \(fds(before[i])) | \(fds(warmed[i])) | \(fds(after[i])) | \(after[i].map { String($0.threads) } ?? "?") | \(metric(p.2, "roster_database_pool_waits")) |")
     }
     say("\nChecking every accepted change…")
     let findings = try LoadVerifier(pool: pool, workspace: workspace, targets: targets, mailDir: mailDir).verify(report)

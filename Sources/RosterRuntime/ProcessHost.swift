@@ -1,3 +1,4 @@
+import CMalloc
 import Foundation
 import HTTP1
 import JSON
@@ -112,6 +113,16 @@ public final class ProcessHost: Sendable {
         .init(
           "roster_database_pool_waits", "requests that found every pooled connection busy and waited, since start (growing: raise ROSTER_DB_POOL_SIZE)", [],
           Double(pool.waits)),
+      ]
+    }
+    // Memory as malloc sees it: what is allocated, and what it holds free.
+    // Resident memory that grows while the allocated bytes do not is
+    // fragmentation, not a leak.
+    metrics.addCollector {
+      let m = mallinfo2()
+      return [
+        .init("roster_process_heap_allocated_bytes", "bytes allocated through malloc and not freed (all arenas, mmapped blocks included)", [], Double(m.uordblks + m.hblkhd)),
+        .init("roster_process_heap_free_bytes", "bytes malloc holds free in its arenas (not returned to the system)", [], Double(m.fordblks)),
       ]
     }
   }
