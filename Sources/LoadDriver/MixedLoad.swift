@@ -296,9 +296,11 @@ public final class MixedLoad: @unchecked Sendable {
     let deprov = RPCClient(paths: targets.deprovisioning, start: index)
     let mail = RPCClient(paths: targets.notifications, start: index)
     let scim = HTTPPool(paths: targets.scim, token: workspace.token, start: index)
-    let web = HTTPPool(paths: targets.web, token: nil, start: index)
-    // Replays go to the next copy (P4 holds across copies).
-    let replayWeb = HTTPPool(paths: targets.web, token: nil, start: index + 1)
+    // With two copies every sign-in crosses them, as behind a load balancer:
+    // sso.authorize and sso.token on this client's copy, the ACS or callback
+    // on the next, a replay back on the first (P4 across copies).
+    let web = HTTPPool(paths: targets.web, token: nil, start: index + 1)
+    let replayWeb = HTTPPool(paths: targets.web, token: nil, start: index)
     let samlIdP = workspace.sso.map { PeerHTTP(port: $0.peers.samlIdPPort) }
     let oidcProvider = workspace.sso.map { PeerHTTP(port: $0.peers.oidcProviderPort) }
     var serial = 0
