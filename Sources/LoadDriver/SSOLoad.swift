@@ -33,6 +33,7 @@ public struct SSOPeers: Sendable {
 /// people join just in time).
 public struct SSOWorkspaces: Sendable {
   public let peers: SSOPeers
+  /// The main workspace's SAML connection (its ACS URL ends with it).
   public let samlConnectionId: String
   public let oidcWorkspaceId: String
   public let oidcOwnerEmail: String
@@ -91,11 +92,12 @@ public struct SSOWorkspaces: Sendable {
     let connection: JSONValue = [
       "protocol": "saml", "idpEntityId": config["entityId"] ?? .null, "ssoUrl": config["ssoUrl"] ?? .null, "certificatePem": config["certificatePem"] ?? .null,
     ]
-    _ = try rpc.call("sso.configure", ["workspaceId": .string(workspaceId), "connection": connection, "actor": actor]).value("sso.configure (SAML)")
-    let metadataURL = try rpc.call("sso.get", ["workspaceId": .string(workspaceId)]).value("sso.get")["sp"]?["acsUrl"]?.stringValue ?? ""
-    // …/sso/saml/{connectionId}/acs
-    let parts = metadataURL.split(separator: "/")
-    guard parts.count >= 3, parts.last == "acs" else { throw LoadError("sso.get has no ACS URL: \(metadataURL)") }
+    let settings = try rpc.call("sso.configure", ["workspaceId": .string(workspaceId), "connection": connection, "actor": actor])
+      .value("sso.configure (SAML)")
+    // The SP values the IdP is given: …/sso/saml/{connectionId}/acs
+    let acsURL = settings["sp"]?["acsUrl"]?.stringValue ?? ""
+    let parts = acsURL.split(separator: "/")
+    guard parts.count >= 3, parts.last == "acs" else { throw LoadError("sso.configure gave no ACS URL: \(acsURL)") }
     return String(parts[parts.count - 2])
   }
 
@@ -172,6 +174,11 @@ extension MixedLoad {
           let response = form["SAMLResponse"]?.stringValue
         else {
           error(c, op, "the SAML IdP answered \(idpStatus): \(String(decoding: idpBody.prefix(200), as: UTF8.self))")
+          return .success(.wrong)
+        }
+        // P1: the AuthnRequest names the workspace's own connection's ACS.
+        guard acs == peers.publicURL + "/sso/saml/\(sso.samlConnectionId)/acs" else {
+          error(c, op, "the AuthnRequest's ACS URL is \(acs), not the connection's")
           return .success(.wrong)
         }
         let body = Array(("SAMLResponse=" + Self.formEncode(response) + "&RelayState=" + Self.formEncode(form["RelayState"]?.stringValue ?? "")).utf8)
