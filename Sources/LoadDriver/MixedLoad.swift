@@ -158,20 +158,8 @@ public final class MixedLoad: @unchecked Sendable {
     /// Operations finished in each minute of the run (a soak must not slow down).
     var perMinute: [Int] = []
     var rng: SystemRandomNumberGenerator = .init()
-    /// SSO: codes redeemed; removed users refused; flows whose ACS or
-    /// callback answer was lost (each may have signed someone in); code
-    /// redemptions whose answer was lost; replays and second redemptions tried.
-    var ssoSignIns = 0
-    var ssoRefused = 0
-    var ssoFlowsInDoubt = 0
-    var ssoInDoubt = 0
-    var replays = 0
-    var codesReused = 0
-    var reuseRefused = 0
-    var codesReceived = 0
-    /// OIDC people this client signed in (and every address it tried).
-    var oidcPeople: Set<String> = []
-    var oidcAttempted: Set<String> = []
+    /// What this client's SSO sign-ins came to.
+    var sso = SSOTally()
   }
 
   public let targets: LoadTargets
@@ -230,13 +218,7 @@ public final class MixedLoad: @unchecked Sendable {
       seconds: elapsed, stats: stats, errorSamples: Array(samples.prefix(20)), users: clients.flatMap(\.users),
       notifications: clients.flatMap(\.notifications), notificationsInDoubt: clients.reduce(0) { $0 + $1.notificationsInDoubt },
       longestOutage: clients.map(\.longestOutage).max() ?? 0, mailDomain: options.mailDomain, perMinute: perMinute,
-      sso: SSOTally(
-        signIns: clients.reduce(0) { $0 + $1.ssoSignIns }, refusedRemoved: clients.reduce(0) { $0 + $1.ssoRefused },
-        flowsInDoubt: clients.reduce(0) { $0 + $1.ssoFlowsInDoubt }, redemptionsInDoubt: clients.reduce(0) { $0 + $1.ssoInDoubt },
-        replays: clients.reduce(0) { $0 + $1.replays }, codesReused: clients.reduce(0) { $0 + $1.codesReused },
-        reuseRefused: clients.reduce(0) { $0 + $1.reuseRefused }, codesReceived: clients.reduce(0) { $0 + $1.codesReceived },
-        oidcPeople: clients.reduce(into: Set<String>()) { $0.formUnion($1.oidcPeople) },
-        oidcAttempted: clients.reduce(into: Set<String>()) { $0.formUnion($1.oidcAttempted) }))
+      sso: clients.reduce(into: SSOTally()) { $0.merge($1.sso) })
   }
 
   public func run(seconds: Double) -> LoadReport {
@@ -488,23 +470,36 @@ public final class MixedLoad: @unchecked Sendable {
 /// What the SSO sign-ins of a run came to, for `LoadVerifier`.
 public struct SSOTally: Sendable {
   /// Codes redeemed by the app (SAML and OIDC).
-  public let signIns: Int
+  public var signIns = 0
   /// Sign-ins of removed users, refused as they must be.
-  public let refusedRemoved: Int
+  public var refusedRemoved = 0
   /// ACS or callback requests whose answer was lost (each may have completed).
-  public let flowsInDoubt: Int
+  public var flowsInDoubt = 0
   /// Code redemptions whose answer was lost, found used on the retry.
-  public let redemptionsInDoubt: Int
+  public var redemptionsInDoubt = 0
   /// Replayed SAMLResponses and second redemptions tried (all refused, or an error).
-  public let replays: Int
-  public let codesReused: Int
+  public var replays = 0
+  public var codesReused = 0
   /// Second redemptions answered `code_used` (each audited as sso.code_reused).
-  public let reuseRefused: Int
+  public var reuseRefused = 0
   /// Codes that reached the app's redirect URI.
-  public let codesReceived: Int
+  public var codesReceived = 0
   /// People the OIDC workspace admitted, and every address tried there.
-  public let oidcPeople: Set<String>
-  public let oidcAttempted: Set<String>
+  public var oidcPeople: Set<String> = []
+  public var oidcAttempted: Set<String> = []
+
+  mutating func merge(_ o: SSOTally) {
+    signIns += o.signIns
+    refusedRemoved += o.refusedRemoved
+    flowsInDoubt += o.flowsInDoubt
+    redemptionsInDoubt += o.redemptionsInDoubt
+    replays += o.replays
+    codesReused += o.codesReused
+    reuseRefused += o.reuseRefused
+    codesReceived += o.codesReceived
+    oidcPeople.formUnion(o.oidcPeople)
+    oidcAttempted.formUnion(o.oidcAttempted)
+  }
 }
 
 /// What a load run did, per operation.

@@ -196,7 +196,7 @@ extension MixedLoad {
       switch back {
       case .unavailable(let why):
         // The sign-in may have completed before the answer was lost.
-        c.ssoFlowsInDoubt += 1
+        c.sso.flowsInDoubt += 1
         return .failure(Unavailable(why: why))
       case .answered(303, _, let l?) where l.hasPrefix(peers.redirectURI + "?"): location = l
       case .answered(let s, let body, let l):
@@ -209,10 +209,10 @@ extension MixedLoad {
         return .success(.wrong)
       }
       if let code = query.first(where: { $0.name == "code" })?.value {
-        c.codesReceived += 1
+        c.sso.codesReceived += 1
         // P4: the same response again, at another copy, gives nothing.
         if let replayWeb, let replayForm, Int.random(in: 0..<4, using: &c.rng) == 0 {
-          c.replays += 1
+          c.sso.replays += 1
           if case .answered(let s, _, let l) = replayWeb.send("POST", replayPath, body: replayForm, contentType: "application/x-www-form-urlencoded"),
             s == 303, let l, l.contains("code=")
           {
@@ -238,7 +238,7 @@ extension MixedLoad {
         case .unavailable(let why): return .failure(Unavailable(why: why))
         case .ok(let t): return .success(t)
         case .refused(_, "code_used", _) where retried:
-          c.ssoInDoubt += 1
+          c.sso.redemptionsInDoubt += 1
           return .success(nil)
         case .refused(let code, let reason, let message):
           error(c, "sso.token", "\(code) \(reason) \(message)")
@@ -247,10 +247,10 @@ extension MixedLoad {
       }, onRetry: { retried = true })
     guard let t = got ?? nil else { return nil }
     if Int.random(in: 0..<5, using: &c.rng) == 0 {
-      c.codesReused += 1
+      c.sso.codesReused += 1
       switch rpc.call("sso.token", params) {
       case .ok: error(c, "sso.token", "a code was redeemed twice")
-      case .refused(_, "code_used", _): c.reuseRefused += 1
+      case .refused(_, "code_used", _): c.sso.reuseRefused += 1
       case .refused(let code, let reason, _): error(c, "sso.token", "a second redemption was refused with \(code) \(reason), not code_used")
       case .unavailable: break
       }
@@ -270,11 +270,11 @@ extension MixedLoad {
     switch result {
     case .wrong: return
     case .refused(let why):
-      if u.active { error(c, "sso.saml", "\(u.userName) is active but was refused: \(why)") } else { c.ssoRefused += 1 }
+      if u.active { error(c, "sso.saml", "\(u.userName) is active but was refused: \(why)") } else { c.sso.refusedRemoved += 1 }
     case .code(let code, let verifier):
       if !u.active { error(c, "sso.saml", "\(u.userName) was removed but got a code") }
       guard let t = redeem(c, rpc, code: code, verifier: verifier, sso: sso) else { return }
-      c.ssoSignIns += 1
+      c.sso.signIns += 1
       let granted = t["decision"]?["workspaces"]?.arrayValue?.compactMap { $0["workspaceId"]?.stringValue } ?? []
       if t["decision"]?["allowed"] != true || !granted.contains(workspace.id) || t["workspaceId"]?.stringValue != workspace.id
         || t["profile"]?["email"]?.stringValue?.lowercased() != u.userName.lowercased()
@@ -287,15 +287,15 @@ extension MixedLoad {
   /// OIDC sign-in to the second workspace: mostly new people (S5: they join
   /// just in time), sometimes someone who already did.
   func oidcSignIn(_ c: Client, _ rpc: RPCClient, _ web: HTTPPool, _ idp: PeerHTTP, sso: SSOWorkspaces, index: Int, serial: Int) {
-    let email = c.oidcPeople.isEmpty || Bool.random(using: &c.rng) ? "o\(index)-\(serial)@\(sso.oidcDomain)" : c.oidcPeople.randomElement(using: &c.rng)!
-    c.oidcAttempted.insert(email)
+    let email = c.sso.oidcPeople.isEmpty || Bool.random(using: &c.rng) ? "o\(index)-\(serial)@\(sso.oidcDomain)" : c.sso.oidcPeople.randomElement(using: &c.rng)!
+    c.sso.oidcAttempted.insert(email)
     guard case .code(let code, let verifier)? = ssoFlow(c, "sso.oidc", rpc, web, idp, sso: sso, workspaceId: sso.oidcWorkspaceId, email: email, replayTo: nil)
     else {
       return
     }
     guard let t = redeem(c, rpc, code: code, verifier: verifier, sso: sso) else { return }
-    c.ssoSignIns += 1
-    c.oidcPeople.insert(email)
+    c.sso.signIns += 1
+    c.sso.oidcPeople.insert(email)
     let granted = t["decision"]?["workspaces"]?.arrayValue?.compactMap { $0["workspaceId"]?.stringValue } ?? []
     if t["decision"]?["allowed"] != true || !granted.contains(sso.oidcWorkspaceId) || t["profile"]?["email"]?.stringValue != email {
       error(c, "sso.token", "\(email): unexpected OIDC sign-in \(t)")

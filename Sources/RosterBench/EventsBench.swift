@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import LoadDriver
 import Sockets
 import Synchronization
 
@@ -48,7 +49,7 @@ enum EventsBench {
     func close() { client.finishSending() }
   }
 
-  static func patchOff(_ http: BenchHTTP, _ id: String) throws {
+  static func patchOff(_ http: HTTPClient, _ id: String) throws {
     let body = JSONWriter.bytes([
       "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [["op": "replace", "value": ["active": false]]],
     ])
@@ -56,7 +57,7 @@ enum EventsBench {
     if status != 200 { throw BenchError("PATCH → \(status) \(String(decoding: reply, as: UTF8.self))") }
   }
 
-  static func createUsers(_ http: BenchHTTP, _ count: Int, tag: String) throws -> [String] {
+  static func createUsers(_ http: HTTPClient, _ count: Int, tag: String) throws -> [String] {
     try (0..<count).map { i in
       let (status, body) = try http.request("POST", "/scim/v2/Users", body: SCIMBench.userBody("e\(i)-\(tag)@events.bench"))
       guard status == 201, let id = (try JSONParser.parse(body))["id"]?.stringValue else { throw BenchError("POST /Users → \(status)") }
@@ -66,7 +67,7 @@ enum EventsBench {
 
   static func run(rpcSocket: String, scimSocket: String, samples: Int, seconds: Double) throws {
     let (wid, token) = try SCIMBench.directory(rpcSocket: rpcSocket, name: "events\(getpid())")
-    let http = try BenchHTTP(unix: scimSocket, token: token)
+    let http = try HTTPClient(unix: scimSocket, token: token)
     var rows: [[String]] = []
     let filter: JSONValue = ["workspaceId": .string(wid), "types": ["member.deactivated"]]
 
@@ -159,7 +160,7 @@ enum EventsBench {
     let created = Counter()
     let tag = "load-\(getpid())"
     let (rps, _) = closedLoop(clients: 8, seconds: seconds) {
-      let c = try BenchHTTP(unix: scimSocket, token: token)
+      let c = try HTTPClient(unix: scimSocket, token: token)
       return {
         let (status, _) = try c.request("POST", "/scim/v2/Users", body: SCIMBench.userBody("l\(counter.next())-\(tag)@events.bench"))
         if status != 201 { throw BenchError("POST /Users → \(status)") }

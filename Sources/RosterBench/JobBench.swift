@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import LoadDriver
 import Postgres
 
 #if canImport(Glibc)
@@ -70,7 +71,7 @@ enum JobBench {
     print()
     // SCIM deactivation → job finished, default policy (deactivate).
     try rpc(d, "deprovision.configure", ["workspaceId": .string(wid), "mode": "deactivate", "actor": admin])
-    let http = try BenchHTTP(unix: scim, token: token)
+    let http = try HTTPClient(unix: scim, token: token)
     var lat = Samples()
     let rssStart = rssMiB(pid)
     for i in 0..<samples {

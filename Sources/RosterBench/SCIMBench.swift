@@ -9,7 +9,6 @@ import Synchronization
   import Glibc
 #endif
 
-typealias BenchHTTP = HTTPClient
 
 enum SCIMBench {
   static func userBody(_ email: String) -> [UInt8] {
@@ -71,7 +70,7 @@ enum SCIMBench {
     var roster: [Double] = []
     for clients in [1, 8] {
       let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
-        let http = try BenchHTTP(unix: scimSocket, token: token)
+        let http = try HTTPClient(unix: scimSocket, token: token)
         return {
           let (status, body) = try http.request("POST", "/scim/v2/Users", body: userBody("u\(counter.next())-\(run)@create.bench"))
           if status != 201 { throw BenchError("POST /Users → \(status) \(String(decoding: body, as: UTF8.self))") }
@@ -117,7 +116,7 @@ enum SCIMBench {
       var ref: [Double] = []
       for clients in [1, 8] {
         let (rps, _) = closedLoop(clients: clients, seconds: seconds) {
-          let http = try BenchHTTP(port: port, token: "benchtoken")
+          let http = try HTTPClient(port: port, token: "benchtoken")
           return {
             let (status, _) = try http.request("POST", "/Users", body: userBody("u\(counter.next())-\(run)@ref.bench"))
             if status != 201 { throw BenchError("scim2-server POST /Users → \(status)") }
@@ -181,7 +180,7 @@ enum SCIMBench {
       let (wid, token) = try seedUsers(conninfo: conninfo, rpcSocket: rpcSocket, total: total)
       let counter = Counter()
       let (rps, lat) = closedLoop(clients: 1, seconds: seconds) {
-        let http = try BenchHTTP(unix: scimSocket, token: token)
+        let http = try HTTPClient(unix: scimSocket, token: token)
         return {
           let i = 1 + (counter.next() * 7919) % total
           let filter = "userName%20eq%20%22USER\(i)%40W\(wid)%2EBENCH%22"
@@ -204,7 +203,7 @@ enum SCIMBench {
     let conn = PGConnection(config: PGConfig(conninfo: conninfo))
     let ids = try conn.query("SELECT member_id FROM scim_users WHERE workspace_id = \(wid)::uuid").rows.compactMap { $0["member_id"] }
     conn.close()
-    let http = try BenchHTTP(unix: scimSocket, token: token)
+    let http = try HTTPClient(unix: scimSocket, token: token)
     var rows: [[String]] = []
     var mappedMs = 0.0
     for mapped in [false, true] {

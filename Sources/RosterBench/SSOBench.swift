@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import ProcessSpawn
 import JSON
+import LoadDriver
 import Postgres
 import RosterRuntime
 import SAML
@@ -74,12 +75,12 @@ enum SSOBench {
     let errors = Atomic<Int>(0)
     let codes = Mutex<[String]>([])
     // Warm up: the first sign-in creates the member (JIT).
-    let warm = try BenchHTTP(unix: web, token: "-")
+    let warm = try HTTPClient(unix: web, token: "-")
     _ = try warm.request("POST", acsPath, body: forms[forms.count - 1], contentType: "application/x-www-form-urlencoded")
     for clients in [1, 4] {
       errors.store(0, ordering: .relaxed)
       let (rate, lat) = closedLoop(clients: clients, seconds: seconds) {
-        let http = try BenchHTTP(unix: web, token: "-")
+        let http = try HTTPClient(unix: web, token: "-")
         return {
           let i = next.next() - 1
           guard i < forms.count - 1 else { throw BenchError("out of responses") }
